@@ -1,0 +1,295 @@
+"""The working context: a handle on a program's branch that remembers the snapshot
+it last read, and writes with optimistic concurrency."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import mimetypes
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+from .._time import now
+from ..errors import ConflictError, InvalidInputError, StaleContextError
+from ..names import validate_item_name
+from ..programs.phases import Status, classification_rank, validate_classification
+from .params import RESERVED, unknown_param_error
+from .view import ARTIFACT_PREFIX, DATA_PREFIX, ContextView, empty_manifest, param_specs
+
+if TYPE_CHECKING:  # pragma: no cover
+    import xarray as xr
+
+    from ..memory import WriteTxn
+
+__all__ = ["Context", "Transaction"]
+
+_KINDS = {"param": "params", "dataset": "datasets", "artifact": "artifacts"}
+
+
+@dataclass
+class _Op:
+    kind: str  # param | dataset | artifact
+    name: str
+    value: Any
+    label: str | None
+    extra: dict
+
+
+class Transaction:
+    """Changes collected by :meth:`Context.transaction`, committed once on exit."""
+
+    def __init__(self, context: "Context", message: str, source: str) -> None:
+        self._context = context
+        self.message = message
+        self.source = source
+        self._ops: list[_Op] = []
+
+    def set_params(self, *, label: str | None = None, **values: Any) -> "Transaction":
+        if "message" in values:
+            raise InvalidInputError("give the message to transaction(message=...), not to set_params inside it")
+        self._ops.extend(self._context._param_ops(values, label))
+        return self
+
+    def put_dataset(self, name: str, ds: "xr.Dataset", *, label: str | None = None) -> "Transaction":
+        self._ops.append(self._context._dataset_op(name, ds, label))
+        return self
+
+    def attach(self, name: str, data: "bytes | str | os.PathLike", *, label: str | None = None,
+               filename: str | None = None, media_type: str | None = None) -> "Transaction":
+        self._ops.append(self._context._artifact_op(name, data, label, filename, media_type))
+        return self
+
+
+class Context(ContextView):
+    """The program's working context.
+
+    Each ``set_params`` / ``put_dataset`` / ``attach`` is one atomic commit with
+    author and message; ``transaction()`` groups several. A write of an item that
+    someone else changed since this handle last read it raises ``ConflictError``;
+    ``refresh()`` moves the handle to the latest state.
+    """
+
+    def __init__(self, program) -> None:
+        snapshot = program._enclave.snapshot(branch=program._branch)
+        super().__init__(program, snapshot)
+        self._epoch = int(self._state.get("epoch", 0))
+        self._phase = self._state.get("phase")
+
+    @property
+    def label(self) -> str:
+        return f"{self._program.name} working context ({self._phase}, rev {self.rev})"
+
+    @property
+    def phase(self):
+        from ..programs.phases import Phase
+
+        return Phase(self._phase)
+
+    def refresh(self) -> "Context":
+        """Move this handle to the branch tip (seeing everyone's changes)."""
+        snapshot = self._program._enclave.snapshot(branch=self._program._branch)
+        self._snapshot = snapshot
+        self._state = snapshot.doc("program", {})
+        self._manifest = snapshot.doc("context", empty_manifest())
+        self._epoch = int(self._state.get("epoch", 0))
+        self._phase = self._state.get("phase")
+        return self
+
+    # -- writing --------------------------------------------------------
+    def set_params(self, *, message: str | None = None, label: str | None = None, **values: Any) -> "Context":
+        """Set parameters in one commit; numbers convert to the declared unit.
+
+        Examples
+        --------
+        >>> ctx.set_params(span=36.0, cruise_mach=0.78, message="initial sizing")  # doctest: +SKIP
+        >>> ctx.set_params(span="118 ft")  # stored as 35.97 m                     # doctest: +SKIP
+        """
+        if not values:
+            raise InvalidInputError("set_params needs at least one parameter, e.g. set_params(span=36.0)")
+        ops = self._param_ops(values, label)
+        self._commit(ops, message or "set " + ", ".join(sorted(values)), source="user")
+        return self
+
+    def put_dataset(self, name: str, ds: "xr.Dataset", *, message: str | None = None, label: str | None = None) -> "Context":
+        """Store an xarray Dataset (as Zarr v3 in Icechunk) in one commit."""
+        op = self._dataset_op(name, ds, label)
+        self._commit([op], message or f"put dataset {name}", source="user")
+        return self
+
+    def attach(self, name: str, data: "bytes | str | os.PathLike", *, message: str | None = None,
+               label: str | None = None, filename: str | None = None, media_type: str | None = None) -> "Context":
+        """Attach a file (a path) or bytes as an artifact (executed notebook, report, ...)."""
+        op = self._artifact_op(name, data, label, filename, media_type)
+        self._commit([op], message or f"attach {name}", source="user")
+        return self
+
+    @contextmanager
+    def transaction(self, message: str, *, source: str = "user") -> Iterator[Transaction]:
+        """Group several changes into one commit, made when the block exits without error.
+
+        Examples
+        --------
+        >>> with ctx.transaction(message="sizing loop 3") as tx:   # doctest: +SKIP
+        ...     tx.set_params(mtow=74_000.0)
+        ...     tx.put_dataset("mass_breakdown", mb)
+        """
+        if not isinstance(message, str) or not message.strip():
+            raise InvalidInputError("a transaction needs a message saying what it changes")
+        self._program._require("write")
+        tx = Transaction(self, message, source)
+        yield tx
+        if not tx._ops:
+            raise InvalidInputError(f"transaction {message!r} changed nothing")
+        self._commit(tx._ops, message, source=source)
+
+    # -- internals ------------------------------------------------------
+    def _check_label(self, label: str | None) -> str | None:
+        if label is None:
+            return None
+        label = validate_classification(label, "label")
+        ceiling = self._state.get("classification", "PUBLIC")
+        if classification_rank(label) > classification_rank(ceiling):
+            raise InvalidInputError(
+                f"label {label} is above program {self._program.name}'s classification ceiling {ceiling}"
+            )
+        return label
+
+    def _param_ops(self, values: dict[str, Any], label: str | None) -> list[_Op]:
+        label = self._check_label(label)
+        specs = param_specs(self._state)
+        ops = []
+        for name, value in values.items():
+            if name in RESERVED:
+                raise InvalidInputError(f"{name!r} is reserved and cannot be a parameter name")
+            spec = specs.get(name)
+            if spec is None:
+                raise unknown_param_error(name, specs)
+            ops.append(_Op("param", name, spec.coerce(value), label, {"unit": spec.unit}))
+        return ops
+
+    def _dataset_op(self, name: str, ds, label: str | None) -> _Op:
+        import xarray as xr
+
+        validate_item_name(name, "dataset")
+        if isinstance(ds, xr.DataArray):
+            ds = ds.to_dataset(name=ds.name or name)
+        if not isinstance(ds, xr.Dataset):
+            raise InvalidInputError(f"dataset {name!r} must be an xarray.Dataset, got {type(ds).__name__}")
+        if not ds.data_vars:
+            raise InvalidInputError(f"dataset {name!r} has no data variables")
+        return _Op("dataset", name, ds, self._check_label(label), {})
+
+    def _artifact_op(self, name, data, label, filename, media_type) -> _Op:
+        validate_item_name(name, "artifact")
+        if isinstance(data, (str, os.PathLike)):
+            path = Path(data)
+            if not path.is_file():
+                raise InvalidInputError(f"artifact {name!r}: {path} is not a readable file")
+            raw = path.read_bytes()
+            filename = filename or path.name
+        elif isinstance(data, (bytes, bytearray, memoryview)):
+            raw = bytes(data)
+        else:
+            raise InvalidInputError(f"artifact {name!r} must be a file path or bytes, got {type(data).__name__}")
+        filename = filename or name
+        media_type = media_type or mimetypes.guess_type(filename)[0] or "application/octet-stream"
+        extra = {"filename": filename, "media_type": media_type, "size": len(raw),
+                 "sha256": hashlib.sha256(raw).hexdigest()}
+        return _Op("artifact", name, raw, self._check_label(label), extra)
+
+    def _commit(self, ops: list[_Op], message: str, *, source: str) -> None:
+        program = self._program
+        program._require("write")
+        user = program._user
+        base_manifest = self._manifest
+        epoch = self._epoch
+
+        def change(txn: "WriteTxn"):
+            state = txn.doc("program", {})
+            manifest = txn.doc("context", empty_manifest())
+            program._check_writable(state)
+            if int(state.get("epoch", 0)) != epoch:
+                last = (state.get("transitions") or [{}])[-1]
+                raise StaleContextError(
+                    f"this context handle was opened in {self._phase}; since then the program "
+                    f"{last.get('kind', 'changed')} ({last.get('from', '?')} -> {last.get('to', state.get('phase'))}) "
+                    f"by {last.get('user', '?')} at {last.get('time', '?')}. Use prog.context (or ctx.refresh()) "
+                    "for the current working context"
+                )
+            new_rev = int(manifest.get("rev", 0)) + 1
+            ceiling = state.get("classification", "PUBLIC")
+            for op in ops:
+                section = _KINDS[op.kind]
+                before = base_manifest.get(section, {}).get(op.name)
+                current = manifest.get(section, {}).get(op.name)
+                if (before or {}).get("rev") != (current or {}).get("rev"):
+                    raise ConflictError(
+                        f"{op.kind} {op.name!r} was changed by {current.get('author')} at {current.get('time')} "
+                        f"({current.get('message')!r}) after this handle last read it; ctx.refresh() to see the "
+                        "change, then decide"
+                        if current
+                        else f"{op.kind} {op.name!r} was removed after this handle last read it; ctx.refresh() first"
+                    )
+            for op in ops:
+                section = _KINDS[op.kind]
+                record = {
+                    "label": op.label or ceiling,
+                    "author": user,
+                    "time": now(),
+                    "message": message,
+                    "source": source,
+                    "rev": new_rev,
+                }
+                if op.kind == "param":
+                    record = {"value": op.value, **op.extra, **record}
+                elif op.kind == "dataset":
+                    ds = op.value
+                    txn.put_dataset(f"{DATA_PREFIX}/{op.name}", ds)
+                    record.update(
+                        dims={str(k): int(v) for k, v in ds.sizes.items()},
+                        variables=sorted(str(v) for v in ds.data_vars),
+                        nbytes=int(ds.nbytes),
+                    )
+                else:
+                    txn.put_artifact(f"{ARTIFACT_PREFIX}/{op.name}", op.value, {"pluma": op.extra})
+                    record.update(op.extra)
+                manifest.setdefault(section, {})[op.name] = record
+            manifest["rev"] = new_rev
+            contributors = state.setdefault("contributors", [])
+            if user.lower() not in contributors:
+                contributors.append(user.lower())
+            txn.put_doc("context", manifest)
+            txn.put_doc("program", state)
+            return state, manifest
+
+        names = ", ".join(f"{op.kind}:{op.name}" for op in ops)
+        sid, (state, manifest) = program._enclave.update(
+            program._branch,
+            change,
+            message=message,
+            metadata={"author": user, "kind": "change", "items": names[:500], "source": source},
+        )
+        # the handle has now read the tip it committed on
+        self._snapshot = program._enclave.snapshot(snapshot_id=sid)
+        self._state = copy.deepcopy(state)
+        self._manifest = copy.deepcopy(manifest)
+
+    # -- history ----------------------------------------------------------
+    def log(self, limit: int | None = None):
+        """Commits of this program's branch, newest first (id, time, author, message)."""
+        return self._program._enclave.log(self._program._branch, limit=limit)
+
+    def at(self, commit_id: str) -> ContextView:
+        """A read-only view of this context as it was at ``commit_id`` (time travel)."""
+        known = {c.id for c in self.log()}
+        if commit_id not in known:
+            raise InvalidInputError(f"commit {commit_id!r} is not in the history of {self._program.name}; see ctx.log()")
+        return ContextView(self._program, self._program._enclave.snapshot(snapshot_id=commit_id))
+
+    def _repr_html_(self) -> str:
+        from ..display import context_html
+
+        return context_html(self)

@@ -1,0 +1,309 @@
+"""One enclave = one Icechunk repository.
+
+Inside a branch PLUMA keeps
+
+* JSON documents as the attributes of a Zarr group (``program``, ``context``,
+  ``events``, ...): small, rewritten whole, read in one request;
+* datasets as Zarr v3 groups written by xarray (``data/<name>``);
+* artifacts (files) as 1-D ``uint8`` arrays with their metadata in attributes
+  (``artifacts/<name>``).
+
+Every change goes through :meth:`Enclave.update`: a function receives a
+:class:`WriteTxn` on the current tip, reads what it needs, validates, writes, and
+the change is committed once. If the function raises, nothing is committed. On
+local storage the whole update runs under the enclave's commit lock; on object
+stores a lost race (Icechunk ``ConflictError``) re-runs the function on the new
+tip, so validation always sees the state it commits on top of.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable, Iterator, TypeVar
+
+import numpy as np
+
+from ..errors import ConflictError, NotFoundError, StorageError
+from .locking import CommitLock, NullLock
+from .storage import WorkspaceRoot
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Enclave", "Snapshot", "WriteTxn", "CommitInfo"]
+
+T = TypeVar("T")
+ARTIFACT_CHUNK = 4 * 1024 * 1024
+_MAX_ATTEMPTS = 50
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    id: str
+    parent_id: str | None
+    time: datetime
+    message: str
+    metadata: dict[str, Any]
+
+    @property
+    def author(self) -> str | None:
+        return self.metadata.get("author")
+
+
+class Snapshot:
+    """Read access to one snapshot (or an open writable session) of an enclave."""
+
+    def __init__(self, enclave: "Enclave", session) -> None:
+        self.enclave = enclave
+        self.session = session
+
+    @property
+    def id(self) -> str:
+        return self.session.snapshot_id
+
+    @property
+    def store(self):
+        return self.session.store
+
+    def _group(self, path: str):
+        import zarr
+        from zarr.errors import GroupNotFoundError
+
+        try:
+            return zarr.open_group(self.store, path=path, mode="r")
+        except (GroupNotFoundError, FileNotFoundError, KeyError):
+            return None
+
+    def doc(self, path: str, default: Any = None) -> Any:
+        """The JSON document stored at ``path`` (``default`` if there is none)."""
+        group = self._group(path)
+        if group is None:
+            return default
+        attrs = group.attrs.asdict()
+        return attrs.get("doc", default)
+
+    def has(self, path: str) -> bool:
+        import zarr
+
+        try:
+            zarr.open(self.store, path=path, mode="r")
+            return True
+        except Exception:
+            return False
+
+    def members(self, path: str) -> list[str]:
+        group = self._group(path)
+        if group is None:
+            return []
+        return sorted(name for name, _ in group.members())
+
+    def dataset(self, path: str):
+        import xarray as xr
+
+        if self._group(path) is None:
+            raise NotFoundError(f"no dataset stored at {path}")
+        return xr.open_dataset(self.store, engine="zarr", group=path, consolidated=False, chunks=None, zarr_format=3)
+
+    def artifact(self, path: str) -> bytes:
+        import zarr
+
+        try:
+            array = zarr.open_array(self.store, path=path, mode="r")
+        except Exception:
+            raise NotFoundError(f"no artifact stored at {path}") from None
+        return bytes(np.asarray(array[:], dtype=np.uint8).tobytes())
+
+    def chunk_keys(self, prefix: str = "") -> Iterator[str]:
+        """Keys of every stored object (metadata and chunks) under ``prefix``."""
+        import asyncio
+
+        async def collect() -> list[str]:
+            return [k async for k in self.store.list_prefix(prefix)]
+
+        return iter(asyncio.run(collect()))
+
+
+class WriteTxn(Snapshot):
+    """A writable session on a branch tip; see :meth:`Enclave.update`."""
+
+    def put_doc(self, path: str, doc: Any) -> None:
+        import zarr
+
+        group = zarr.open_group(self.store, path=path, mode="a")
+        group.attrs.put({"doc": doc})
+
+    def put_dataset(self, path: str, ds) -> None:
+        from icechunk.xarray import to_icechunk
+
+        self.delete(path)
+        to_icechunk(ds, self.session, group=path, mode="w")
+
+    def put_artifact(self, path: str, data: bytes, attrs: dict[str, Any]) -> None:
+        import zarr
+
+        self.delete(path)
+        n = len(data)
+        array = zarr.create_array(
+            self.store,
+            name=path,
+            shape=(n,),
+            dtype="uint8",
+            chunks=(min(max(n, 1), ARTIFACT_CHUNK),),
+            compressors=None,
+            overwrite=True,
+            attributes=attrs,
+        )
+        if n:
+            array[:] = np.frombuffer(data, dtype=np.uint8)
+
+    def delete(self, path: str) -> None:
+        import zarr
+
+        parent, _, name = path.rpartition("/")
+        group = self._group(parent) if parent else zarr.open_group(self.store, mode="r")
+        if group is None:
+            return
+        try:
+            if name in group:
+                writable = zarr.open_group(self.store, path=parent, mode="a")
+                del writable[name]
+        except KeyError:
+            pass
+
+
+class Enclave:
+    """One Icechunk repository under a workspace root."""
+
+    def __init__(self, root: WorkspaceRoot, name: str, *, create: bool = False) -> None:
+        import icechunk
+
+        self.root = root
+        self.name = name
+        storage = root.enclave_storage(name)
+        try:
+            if create:
+                root.ensure_local_dirs()
+                self.repo = icechunk.Repository.open_or_create(storage)
+            else:
+                self.repo = icechunk.Repository.open(storage)
+        except icechunk.IcechunkError as exc:
+            raise StorageError(f"cannot open enclave {name!r} at {root.uri}: {exc}") from exc
+        lock_path = root.lock_path(name)
+        self.lock = CommitLock(lock_path) if lock_path is not None else NullLock()
+
+    @staticmethod
+    def exists(root: WorkspaceRoot, name: str) -> bool:
+        import icechunk
+
+        try:
+            return bool(icechunk.Repository.exists(root.enclave_storage(name)))
+        except icechunk.IcechunkError as exc:
+            raise StorageError(f"cannot reach the workspace at {root.uri}: {exc}") from exc
+
+    # -- reading --------------------------------------------------------
+    def snapshot(self, *, branch: str | None = None, tag: str | None = None, snapshot_id: str | None = None) -> Snapshot:
+        import icechunk
+
+        try:
+            if branch is not None:
+                session = self.repo.readonly_session(branch=branch)
+            elif tag is not None:
+                session = self.repo.readonly_session(tag=tag)
+            else:
+                session = self.repo.readonly_session(snapshot_id=snapshot_id)
+        except icechunk.IcechunkError as exc:
+            what = branch or tag or snapshot_id
+            raise NotFoundError(f"no branch, tag or snapshot {what!r} in enclave {self.name!r}") from exc
+        return Snapshot(self, session)
+
+    def tip(self, branch: str) -> str:
+        import icechunk
+
+        try:
+            return self.repo.lookup_branch(branch)
+        except icechunk.IcechunkError as exc:
+            raise NotFoundError(f"no branch {branch!r} in enclave {self.name!r}") from exc
+
+    def branches(self, prefix: str = "") -> list[str]:
+        return sorted(b for b in self.repo.list_branches() if b.startswith(prefix))
+
+    def tags(self, prefix: str = "") -> list[str]:
+        return sorted(t for t in self.repo.list_tags() if t.startswith(prefix))
+
+    def lookup_tag(self, tag: str) -> str:
+        import icechunk
+
+        try:
+            return self.repo.lookup_tag(tag)
+        except icechunk.IcechunkError as exc:
+            raise NotFoundError(f"no tag {tag!r} in enclave {self.name!r}") from exc
+
+    def log(self, branch: str | None = None, *, snapshot_id: str | None = None, limit: int | None = None) -> list[CommitInfo]:
+        out = []
+        kwargs = {"branch": branch} if branch is not None else {"snapshot_id": snapshot_id}
+        for info in self.repo.ancestry(**kwargs):
+            if info.parent_id is None:  # Icechunk's "Repository initialized"
+                break
+            out.append(
+                CommitInfo(info.id, info.parent_id, info.written_at, info.message, dict(info.metadata or {}))
+            )
+            if limit is not None and len(out) >= limit:
+                break
+        return out
+
+    def initial_snapshot(self) -> str:
+        *_, first = self.repo.ancestry(branch="main")
+        return first.id
+
+    # -- writing --------------------------------------------------------
+    def update(
+        self,
+        branch: str,
+        change: Callable[[WriteTxn], T],
+        *,
+        message: str,
+        metadata: dict[str, Any],
+    ) -> tuple[str | None, T]:
+        """Run ``change`` on the branch tip and commit what it wrote, once.
+
+        Returns ``(snapshot_id, result)``; ``snapshot_id`` is None when the change
+        wrote nothing. A PlumaError raised by ``change`` aborts with nothing committed.
+        """
+        import icechunk
+
+        with self.lock.hold():
+            for attempt in range(_MAX_ATTEMPTS):
+                try:
+                    session = self.repo.writable_session(branch)
+                except icechunk.IcechunkError as exc:
+                    raise NotFoundError(f"no branch {branch!r} in enclave {self.name!r}") from exc
+                txn = WriteTxn(self, session)
+                result = change(txn)
+                if not session.has_uncommitted_changes:
+                    return None, result
+                try:
+                    sid = session.commit(message, metadata=metadata)
+                    return sid, result
+                except icechunk.ConflictError:
+                    log.debug("commit race on %s/%s, attempt %d: retrying on the new tip", self.name, branch, attempt)
+                    time.sleep(random.uniform(0.005, 0.05) * min(attempt + 1, 8))
+                except icechunk.IcechunkError as exc:
+                    raise StorageError(f"commit to {self.name}/{branch} failed: {exc}") from exc
+        raise ConflictError(
+            f"could not commit to {branch!r} after {_MAX_ATTEMPTS} attempts: too many concurrent writers; try again"
+        )
+
+    def create_branch(self, name: str, snapshot_id: str) -> None:
+        with self.lock.hold():
+            self.repo.create_branch(name, snapshot_id)
+
+    def delete_branch(self, name: str) -> None:
+        with self.lock.hold():
+            self.repo.delete_branch(name)
+
+    def create_tag(self, name: str, snapshot_id: str) -> None:
+        with self.lock.hold():
+            self.repo.create_tag(name, snapshot_id)

@@ -1,0 +1,1 @@
+"""Programs (tenants): phases, roles, and the Program handle."""

@@ -1,0 +1,350 @@
+"""The workspace: one organisation's installation — a storage root with its
+enclaves, user registry, program directory and events.
+
+The registry lives on the ``main`` branch of the default enclave (documents
+``workspace``, ``users``, ``programs``, ``events``); each program lives on its own
+branch ``programs/<name>`` of its enclave (the default one, or its own for ITAR).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping
+
+from ._time import now
+from .errors import AccessDenied, InvalidInputError, NotFoundError
+from .identity import resolve_user
+from .memory import Enclave, WorkspaceRoot, parse_root
+from .names import name_key, validate_name
+from .programs.phases import (
+    Phase,
+    Status,
+    validate_classification,
+    validate_domains,
+    validate_priority,
+    validate_quotas,
+)
+from .programs.program import Program
+from .programs.roles import validate_roles
+
+__all__ = ["Workspace", "open_workspace", "DEFAULT_ENCLAVE"]
+
+DEFAULT_ENCLAVE = "default"
+REGISTRY_BRANCH = "main"
+SCHEMA = 1
+
+
+def open_workspace(
+    location: str | os.PathLike | None = None,
+    *,
+    user: str | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+) -> "Workspace":
+    """Open (or create) a workspace.
+
+    ``location`` is a folder, or ``s3://bucket/prefix``; ``None`` means
+    ``$PLUMA_HOME``, else ``./pluma-home``. The first opener of a new workspace is
+    its admin. ``user`` defaults to ``PLUMA_USER``, else the OS user; under
+    JupyterHub the hub's identity is confirmed and wins.
+
+    Examples
+    --------
+    >>> import pluma
+    >>> ws = pluma.open(tmp_path / "ws", user="admin")   # doctest: +SKIP
+    >>> ws.is_admin                                       # doctest: +SKIP
+    True
+    """
+    root = parse_root(location, storage_options)
+    who = resolve_user(user)
+    return Workspace(root, who)
+
+
+class Workspace:
+    """A PLUMA workspace as seen by one user."""
+
+    def __init__(self, root: WorkspaceRoot, user: str) -> None:
+        self.root = root
+        self.user = user
+        self._enclaves: dict[str, Enclave] = {}
+        exists = Enclave.exists(root, DEFAULT_ENCLAVE)
+        self._enclaves[DEFAULT_ENCLAVE] = Enclave(root, DEFAULT_ENCLAVE, create=not exists)
+        if not self._registry_doc("workspace"):
+            self._initialise()
+
+    # -- storage ------------------------------------------------------------
+    def _enclave(self, name: str, *, create: bool = False) -> Enclave:
+        if name not in self._enclaves:
+            self._enclaves[name] = Enclave(self.root, name, create=create)
+        return self._enclaves[name]
+
+    @property
+    def _default(self) -> Enclave:
+        return self._enclaves[DEFAULT_ENCLAVE]
+
+    def _registry_doc(self, name: str, default: Any = None) -> Any:
+        return self._default.snapshot(branch=REGISTRY_BRANCH).doc(name, default)
+
+    def _initialise(self) -> None:
+        initial = self._default.initial_snapshot()
+
+        def change(txn):
+            if txn.doc("workspace"):
+                return False  # someone else initialised it first
+            txn.put_doc("workspace", {"schema": SCHEMA, "created": now(), "created_by": self.user,
+                                      "initial_snapshot": initial})
+            txn.put_doc("users", {self.user.lower(): self._user_record(self.user, admin=True)})
+            txn.put_doc("programs", {})
+            txn.put_doc("events", [{"time": now(), "user": self.user, "kind": "workspace_created"}])
+            return True
+
+        self._default.update(REGISTRY_BRANCH, change, message="create workspace",
+                             metadata={"author": self.user, "kind": "workspace"})
+
+    @staticmethod
+    def _user_record(name: str, *, admin: bool = False, display_name: str | None = None,
+                     itar_cleared: bool = False) -> dict[str, Any]:
+        return {"name": name, "display_name": display_name or name, "admin": admin,
+                "clearance": {"itar": itar_cleared}, "created": now()}
+
+    @property
+    def location(self) -> str:
+        return self.root.uri
+
+    # -- users ----------------------------------------------------------------
+    def users(self) -> list[dict[str, Any]]:
+        """The user registry: name, display name, admin flag, clearance."""
+        return [dict(u) for _, u in sorted(self._registry_doc("users", {}).items())]
+
+    def user_info(self, name: str | None = None) -> dict[str, Any]:
+        name = name or self.user
+        users = self._registry_doc("users", {})
+        if name.lower() not in users:
+            raise NotFoundError(f"no user {name!r} in this workspace; an admin adds users with ws.add_user({name!r})")
+        return dict(users[name.lower()])
+
+    @property
+    def is_admin(self) -> bool:
+        record = self._registry_doc("users", {}).get(self.user.lower())
+        return bool(record and record.get("admin"))
+
+    def _require_admin(self, what: str) -> None:
+        if not self.is_admin:
+            raise AccessDenied(f"{self.user} may not {what}: only a workspace admin may")
+
+    def add_user(self, name: str, *, display_name: str | None = None, admin: bool = False,
+                 itar_cleared: bool = False) -> dict[str, Any]:
+        """Register a user (admin only)."""
+        validate_name(name, "user name")
+        if display_name is not None and not isinstance(display_name, str):
+            raise InvalidInputError("display_name must be text")
+        for flag, value in (("admin", admin), ("itar_cleared", itar_cleared)):
+            if not isinstance(value, bool):
+                raise InvalidInputError(f"{flag} must be True or False")
+        self._require_admin("add users")
+        record = self._user_record(name, admin=admin, display_name=display_name, itar_cleared=itar_cleared)
+
+        def change(txn):
+            users = txn.doc("users", {})
+            if name.lower() in users:
+                raise InvalidInputError(f"user {users[name.lower()]['name']!r} exists already (names ignore case)")
+            users[name.lower()] = record
+            txn.put_doc("users", users)
+            self._append_event(txn, "user_added", name=name, admin=admin)
+
+        self._default.update(REGISTRY_BRANCH, change, message=f"add user {name}",
+                             metadata={"author": self.user, "kind": "user"})
+        return record
+
+    def set_user(self, name: str, *, display_name: str | None = None, admin: bool | None = None,
+                 itar_cleared: bool | None = None) -> dict[str, Any]:
+        """Change a user's display name, admin flag or ITAR clearance (admin only)."""
+        self._require_admin("change users")
+
+        def change(txn):
+            users = txn.doc("users", {})
+            if name.lower() not in users:
+                raise NotFoundError(f"no user {name!r} in this workspace")
+            record = users[name.lower()]
+            if display_name is not None:
+                record["display_name"] = str(display_name)
+            if admin is not None:
+                if not isinstance(admin, bool):
+                    raise InvalidInputError("admin must be True or False")
+                if not admin and sum(u.get("admin", False) for u in users.values()) <= 1 and record.get("admin"):
+                    raise InvalidInputError(f"{name} is the last admin; make someone else admin first")
+                record["admin"] = admin
+            if itar_cleared is not None:
+                if not isinstance(itar_cleared, bool):
+                    raise InvalidInputError("itar_cleared must be True or False")
+                record["clearance"] = {**record.get("clearance", {}), "itar": itar_cleared}
+            txn.put_doc("users", users)
+            self._append_event(txn, "user_changed", name=name, admin=admin, itar_cleared=itar_cleared)
+            return record
+
+        _, record = self._default.update(REGISTRY_BRANCH, change, message=f"change user {name}",
+                                         metadata={"author": self.user, "kind": "user"})
+        return dict(record)
+
+    def _ensure_users(self, names: list[str]) -> None:
+        """Add members not yet in the registry (part of granting them a role)."""
+        missing = [n for n in names if n.lower() not in self._registry_doc("users", {})]
+        if not missing:
+            return
+
+        def change(txn):
+            users = txn.doc("users", {})
+            for n in missing:
+                users.setdefault(n.lower(), self._user_record(n))
+            txn.put_doc("users", users)
+            self._append_event(txn, "users_added", names=missing)
+
+        self._default.update(REGISTRY_BRANCH, change, message=f"add users {', '.join(missing)}",
+                             metadata={"author": self.user, "kind": "user"})
+
+    def _append_event(self, txn, kind: str, **detail: Any) -> None:
+        events = txn.doc("events", [])
+        events.append({"time": now(), "user": self.user, "kind": kind, **detail})
+        txn.put_doc("events", events)
+
+    def events(self) -> list[dict[str, Any]]:
+        """Workspace-level events: creation, users, programs."""
+        return list(self._registry_doc("events", []))
+
+    # -- programs -------------------------------------------------------------
+    def create_program(
+        self,
+        name: str,
+        *,
+        priority: str = "standard",
+        classification: str = "PUBLIC",
+        domains: list[str] | tuple[str, ...] = (),
+        quotas: Mapping[str, float] | None = None,
+        members: Mapping[str, list[str] | str] | None = None,
+        _origin: dict[str, Any] | None = None,
+    ) -> Program:
+        """Create a program (admin only). Whoever creates it becomes its
+        program_manager unless ``members`` names one.
+
+        Examples
+        --------
+        >>> ws.create_program("AMPEL360", priority="research", classification="EAR99",
+        ...                   domains=["AAA", "PPP"], members={"ana": ["engineer"]})  # doctest: +SKIP
+        <Program AMPEL360 CAD (active), EAR99>
+        """
+        validate_name(name, "program name")
+        priority = validate_priority(priority)
+        classification = validate_classification(classification)
+        domains = validate_domains(domains)
+        quotas = validate_quotas(dict(quotas) if quotas is not None else None)
+        if members is None:
+            members = {}
+        if not isinstance(members, Mapping):
+            raise InvalidInputError("members must map user names to role lists, e.g. {'ana': ['engineer']}")
+        member_roles: dict[str, list[str]] = {}
+        display: dict[str, str] = {}
+        for user, roles in members.items():
+            validate_name(user, "user name")
+            if user.lower() in member_roles:
+                raise InvalidInputError(f"member {user!r} is listed twice (names ignore case)")
+            member_roles[user.lower()] = validate_roles(roles, user)
+            display[user.lower()] = user
+        if not any("program_manager" in r for r in member_roles.values()):
+            member_roles.setdefault(self.user.lower(), [])
+            member_roles[self.user.lower()] = member_roles[self.user.lower()] + ["program_manager"]
+            display.setdefault(self.user.lower(), self.user)
+        self._require_admin("create programs")
+
+        key = name_key(name)
+        existing = self._registry_doc("programs", {})
+        if key in existing:
+            raise InvalidInputError(f"a program named {existing[key]['name']!r} exists already (names ignore case)")
+        enclave_name = DEFAULT_ENCLAVE if classification != "ITAR" else f"program-{key}"
+        enclave = self._enclave(enclave_name, create=True)
+        branch = f"programs/{key}"
+        initial = enclave.initial_snapshot()
+        with enclave.lock.hold():
+            if branch in enclave.branches("programs/"):
+                # an orphan left by a crash between branch creation and registration
+                enclave.delete_branch(branch)
+            enclave.create_branch(branch, initial)
+        created = now()
+        state = {
+            "name": name, "key": key, "priority": priority, "classification": classification,
+            "domains": domains, "quotas": quotas, "members": member_roles, "phase": Phase.CAD.value,
+            "status": Status.ACTIVE.value, "status_reason": "", "epoch": 0, "declared": {},
+            "gate_overrides": {}, "approvals": [], "contributors": [], "freeze_seq": 0, "freeze_counts": {},
+            "last_freeze": None, "transitions": [], "created": created, "created_by": self.user,
+            "origin": _origin,
+        }
+        try:
+            def init(txn):
+                txn.put_doc("program", state)
+                txn.put_doc("context", {"rev": 0, "params": {}, "datasets": {}, "artifacts": {}})
+                txn.put_doc("events", [{"time": created, "user": self.user, "kind": "created",
+                                        "classification": classification, "origin": _origin}])
+
+            enclave.update(branch, init, message=f"create program {name}",
+                           metadata={"author": self.user, "kind": "create"})
+            self._ensure_users([display[k] for k in member_roles])
+
+            def register(txn):
+                programs = txn.doc("programs", {})
+                if key in programs:
+                    raise InvalidInputError(f"a program named {programs[key]['name']!r} exists already (names ignore case)")
+                programs[key] = {"name": name, "enclave": enclave_name, "branch": branch, "created": created,
+                                 "created_by": self.user, "classification": classification}
+                txn.put_doc("programs", programs)
+                self._append_event(txn, "program_created", name=name, classification=classification)
+
+            self._default.update(REGISTRY_BRANCH, register, message=f"register program {name}",
+                                 metadata={"author": self.user, "kind": "program"})
+        except BaseException:
+            enclave.delete_branch(branch)
+            raise
+        return self.program(name)
+
+    def _program_entry(self, name: str) -> dict[str, Any]:
+        if not isinstance(name, str):
+            raise InvalidInputError("a program name must be text")
+        programs = self._registry_doc("programs", {})
+        entry = programs.get(name.lower())
+        if entry is None:
+            import difflib
+
+            close = difflib.get_close_matches(name.lower(), list(programs), n=3)
+            hint = f"; did you mean {', '.join(programs[c]['name'] for c in close)}?" if close else ""
+            raise NotFoundError(f"no program {name!r} in this workspace{hint}")
+        return entry
+
+    def program(self, name: str) -> Program:
+        """The program ``name`` (any case). Reading it needs a role, or admin."""
+        program = Program(self, name, self._program_entry(name))
+        program._require("read")
+        return program
+
+    def programs(self) -> list[Program]:
+        """Every program this user may read."""
+        out = []
+        admin = self.is_admin
+        for key, entry in sorted(self._registry_doc("programs", {}).items()):
+            program = Program(self, entry["name"], entry)
+            state = program._state()
+            if admin or program._roles(state):
+                out.append(program)
+        return out
+
+    def program_names(self) -> list[str]:
+        return [e["name"] for _, e in sorted(self._registry_doc("programs", {}).items())]
+
+    def as_user(self, user: str) -> "Workspace":
+        """The same workspace seen by another (asserted) user — for demos and tests."""
+        return Workspace(self.root, resolve_user(user))
+
+    # -- display ------------------------------------------------------------
+    def __repr__(self) -> str:
+        return f"<Workspace {self.location} as {self.user}: {len(self.program_names())} programs>"
+
+    def _repr_html_(self) -> str:
+        from .display import workspace_html
+
+        return workspace_html(self)
