@@ -34,7 +34,7 @@ def evaluate_tree(tree: n.Node, env: Mapping[Any, Any], text: str) -> Any:
     """Evaluate ``tree``; ``env`` maps parameter names and (dataset, var) pairs to values."""
     with np.errstate(all="ignore"):
         try:
-            return to_python(_Evaluator(env, text).eval(tree))
+            return to_python(_Evaluator(env, text).visit(tree))
         except RecursionError:  # cannot happen within parse()'s depth limit; never crash
             raise ExpressionError(f"expression is too complex to evaluate: {text!r}") from None
 
@@ -47,7 +47,7 @@ class _Evaluator:
     def fail(self, pos: int, message: str) -> ExpressionError:
         return error_at(self.text, pos, message)
 
-    def eval(self, node: n.Node) -> Any:
+    def visit(self, node: n.Node) -> Any:
         match node:
             case n.Number(value=v, unit=None):
                 return v
@@ -77,13 +77,13 @@ class _Evaluator:
 
     # -- arithmetic ------------------------------------------------------------
     def unary(self, node: n.Unary) -> Any:
-        v = self.eval(node.operand)
+        v = self.visit(node.operand)
         if kind_of(v) != "number":
             raise self.fail(node.pos, f"cannot apply unary '{node.op}' to {describe(v)}")
         return -v if node.op == "-" else v
 
     def arith(self, node: n.Binary) -> Any:
-        a, b = self.eval(node.left), self.eval(node.right)
+        a, b = self.visit(node.left), self.visit(node.right)
         if kind_of(a) != "number" or kind_of(b) != "number":
             raise self.fail(node.pos, f"cannot apply '{node.op}' to {describe(a)} and {describe(b)}")
         try:
@@ -102,7 +102,7 @@ class _Evaluator:
             raise self.fail(node.pos, f"cannot compute {describe(a)} {node.op} {describe(b)}: {exc}") from None
 
     def power(self, node: n.Binary) -> Any:
-        a, b = self.eval(node.left), self.eval(node.right)
+        a, b = self.visit(node.left), self.visit(node.right)
         if kind_of(a) != "number":
             raise self.fail(node.pos, f"cannot raise {describe(a)} to a power")
         if kind_of(b) != "number" or is_array(b):
@@ -134,10 +134,10 @@ class _Evaluator:
     # -- comparisons and logic -------------------------------------------------
     def compare(self, node: n.Compare) -> Any:
         left_node = node.operands[0]
-        left = self.eval(left_node)
+        left = self.visit(left_node)
         result: Any = None
         for op, pos, right_node in zip(node.ops, node.op_pos, node.operands[1:]):
-            right = self.eval(right_node)
+            right = self.visit(right_node)
             r = self.compare_pair(pos, op, left, n.is_bare(left_node), right, n.is_bare(right_node))
             result = r if result is None else self.combine("and", result, r, pos)
             if _is_false_scalar(result):
@@ -175,7 +175,7 @@ class _Evaluator:
     def bool_op(self, node: n.BoolOp) -> Any:
         acc: Any = None
         for operand in node.operands:
-            v = self.eval(operand)
+            v = self.visit(operand)
             if kind_of(v) != "bool":
                 raise self.fail(operand.pos, f"'{node.op}' needs true/false values, got {describe(v)}")
             acc = v if acc is None else self.combine(node.op, acc, v, node.pos)
@@ -184,14 +184,14 @@ class _Evaluator:
         return acc
 
     def not_(self, node: n.Not) -> Any:
-        v = self.eval(node.operand)
+        v = self.visit(node.operand)
         if kind_of(v) != "bool":
             raise self.fail(node.pos, f"'not' needs a true/false value, got {describe(v)}")
         return np.logical_not(v) if is_array(v) else not v
 
     # -- functions -------------------------------------------------------------
     def call(self, node: n.Call) -> Any:
-        args = [(self.eval(a), n.is_bare(a)) for a in node.args]
+        args = [(self.visit(a), n.is_bare(a)) for a in node.args]
         try:
             return functions.call(node.func, args)
         except EvalProblem as p:

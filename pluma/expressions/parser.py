@@ -10,7 +10,7 @@ Grammar, loosest binding first::
     term       := unary (("*" | "/" | "%") unary)*
     unary      := ("-" | "+") unary | power
     power      := primary ("**" unary)?
-    primary    := NUMBER [UNIT | NAME] | STRING | "true" | "false"
+    primary    := NUMBER [UNIT | NAME ["**" ["-"] NUMBER]] | STRING | "true" | "false"
                 | NAME "(" [expr ("," expr)*] ")"          (whitelisted functions only)
                 | "datasets" "." NAME "." NAME | NAME | "(" expr ")"
 """
@@ -211,15 +211,24 @@ class _Parser:
         if u.kind != UNIT and not is_unit_name:
             return n.Number(t.pos, t.value)
         self.advance()
+        unit = str(u.value)
+        if u.kind == NAME and self.at_op("**"):  # 3 m**2 is 3 square metres, not (3 m)**2
+            sign = "-" if self.at_op("-", tok=self.peek()) else ""
+            exp = self.peek(2 if sign else 1)
+            if exp.kind == NUMBER:
+                if exp.value > 99:
+                    raise self.fail(f"unit exponent {exp.value} is too large", exp.pos)
+                unit = f"{unit}**{sign}{exp.value}"
+                self.i += 3 if sign else 2
         try:
-            parse_unit(u.value)
+            parse_unit(unit)
         except UnitError:
             raise self.fail(
-                f"unknown unit {u.value!r} after the number {t.value}: use a unit pint understands, "
+                f"unknown unit {unit!r} after the number {t.value}: use a unit pint understands, "
                 "e.g. 30 m, 118 ft, 500 [kg/m**2]",
                 u.pos,
             ) from None
-        return n.Number(t.pos, t.value, u.value)
+        return n.Number(t.pos, t.value, unit)
 
     def _call(self) -> n.Node:
         name_tok = self.advance()

@@ -110,7 +110,7 @@ def _num(x: Any) -> str:
 
 
 def _unit_suffix(v: Any) -> str:
-    if not isinstance(v, pint.Quantity) or v.unitless:
+    if not isinstance(v, pint.Quantity) or v.units == ureg.dimensionless:
         return ""
     return " " + format(v.units, "~P")
 

@@ -1,0 +1,1 @@
+"""Demo aircraft programs and deterministic phase-gate data (see :mod:`pluma.demo.datasets`)."""
