@@ -10,21 +10,38 @@ import re
 from functools import lru_cache
 from typing import Any
 
-import pint
+from typing import TYPE_CHECKING
 
 from .errors import UnitError
 
-__all__ = ["ureg", "parse_unit", "to_unit", "format_quantity"]
+if TYPE_CHECKING:  # pragma: no cover
+    import pint
 
-ureg = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
-ureg.formatter.default_format = "~P"
+__all__ = ["ureg", "registry", "parse_unit", "to_unit", "format_quantity"]
+
+
+@lru_cache(maxsize=1)
+def registry() -> "pint.UnitRegistry":
+    """The one pint registry (created on first use: pint is slow to import)."""
+    import pint
+
+    reg = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
+    reg.formatter.default_format = "~P"
+    return reg
+
+
+def __getattr__(name: str):
+    if name == "ureg":
+        return registry()
+    raise AttributeError(name)
 
 _NUMBER_WITH_UNIT = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*$")
 
 
 @lru_cache(maxsize=512)
-def parse_unit(unit: str) -> pint.Unit:
+def parse_unit(unit: str) -> "pint.Unit":
     """Parse a unit string ("m", "kg/m**2", "1", "deg"); raise UnitError if pint does not know it."""
+    ureg = registry()
     if unit in ("", "1", "-"):
         return ureg.dimensionless
     try:
@@ -38,6 +55,8 @@ def to_unit(value: Any, unit: str, *, name: str = "value") -> float:
 
     A bare number is taken to be in ``unit`` already.
     """
+    import pint
+
     target = parse_unit(unit)
     if isinstance(value, bool):
         raise UnitError(f"{name}: expected a number in {unit or '1'}, got a boolean")

@@ -194,7 +194,11 @@ def report_error(exc: BaseException, state: State, kind: str | None = None) -> N
 
 
 class PlumaGroup(click.Group):
-    """The root group: turns every PlumaError into a clean message and an exit code."""
+    """The root group: turns every PlumaError into a clean message and an exit code,
+    and lists commands in workflow order rather than alphabetically."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import hypothesis.strategies as st
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, event, settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 import pluma
@@ -89,6 +89,17 @@ class LifecycleMachine(RuleBasedStateMachine):
         self.handle = None
         self.handle_epoch = 0
         self.handle_param_rev: dict[str, int] = {}
+
+    @initialize(prefill=st.booleans())
+    def start(self, prefill):
+        """Half the runs start with a complete CAD context (baseline and mass breakdown) by ana."""
+        if prefill:
+            ctx = self.prog["ana"].context
+            values = {n: v[0] for n, v in CANDIDATES.items()}
+            with ctx.transaction(message="CAD sizing") as tx:
+                tx.set_params(**values)
+                tx.put_dataset("mass_breakdown", mass_breakdown(MASS_BREAKDOWN_OEW[0]))
+            self._content_change("ana", values, dataset_oew=MASS_BREAKDOWN_OEW[0])
 
     def teardown(self) -> None:
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -187,8 +198,10 @@ class LifecycleMachine(RuleBasedStateMachine):
             _raises(StateError, self.handle.set_params, **{name: value})
         elif self.handle_epoch != self.epoch:
             _raises(StaleContextError, self.handle.set_params, **{name: value})
+            event("handle stale")
         elif self.handle_param_rev.get(name) != self.param_rev.get(name):
             err = _raises(ConflictError, self.handle.set_params, **{name: value})
+            event("handle conflict")
             # the message names whoever changed it last
             assert str(err).split(" was changed by ")[1].split(" ")[0] == self._last_author(name)
         else:
@@ -246,6 +259,19 @@ class LifecycleMachine(RuleBasedStateMachine):
             self._committed("lin", "approval")
 
     @rule()
+    def go(self):
+        """The usual sequence at a gate: the approvers approve, raj evaluates and advances."""
+        self.approve_chief()
+        self.approve_quality()
+        self.evaluate_then_advance()
+
+    @rule()
+    def evaluate_then_advance(self):
+        """raj evaluates the gate and advances at once: advance succeeds iff the report passed."""
+        self.evaluate("raj")
+        self.advance()
+
+    @rule()
     def advance(self):
         prog = self.prog["raj"]
         if self.held:
@@ -257,9 +283,11 @@ class LifecycleMachine(RuleBasedStateMachine):
             assert expected == self.last_report[0]
         if not expected:
             err = _raises(GateNotPassed, prog.advance, message="go")
+            event(f"advance refused in {self.phase.value}")
             assert err.report is not None and not err.report.passed
             return
         frozen = prog.advance(message=f"{self.phase.value} gate passed")
+        event(f"advanced from {self.phase.value}")
         n = self.freeze_counts.get(self.phase.value, 0) + 1
         self.freeze_counts[self.phase.value] = n
         assert frozen.ref == f"{NAME}@{self.phase.value}#{n}"
@@ -302,6 +330,7 @@ class LifecycleMachine(RuleBasedStateMachine):
             _raises(StateError, prog.rework, target, "redo")
             return
         prog.rework(target, "margins questioned")
+        event(f"reworked {self.phase.value} -> {target.value}")
         self._committed("pam", "rework")
         self.phase = target
         self.epoch += 1

@@ -1,0 +1,5 @@
+"""``python -m pluma.cli`` runs the ``pluma`` command line."""
+
+from . import main
+
+main()
