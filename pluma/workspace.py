@@ -39,8 +39,9 @@ def open_workspace(
     *,
     user: str | None = None,
     storage_options: Mapping[str, Any] | None = None,
+    create: bool = True,
 ) -> "Workspace":
-    """Open (or create) a workspace.
+    """Open (or, unless ``create=False``, create) a workspace.
 
     ``location`` is a folder, or ``s3://bucket/prefix``; ``None`` means
     ``$PLUMA_HOME``, else ``./pluma-home``. The first opener of a new workspace is
@@ -56,6 +57,8 @@ def open_workspace(
     """
     root = parse_root(location, storage_options)
     who = resolve_user(user)
+    if not create and not Enclave.exists(root, DEFAULT_ENCLAVE):
+        raise NotFoundError(f"no PLUMA workspace at {root.uri}; create one with pluma.open() or `pluma init`")
     return Workspace(root, who)
 
 

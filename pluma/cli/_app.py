@@ -12,7 +12,7 @@ import os
 import sys
 import traceback
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import click
 
@@ -36,7 +36,10 @@ __all__ = [
     "fmt_time",
     "fmt_value",
     "json_option",
+    "parse_pairs",
+    "parse_scalar",
     "pass_state",
+    "report_error",
 ]
 
 EXIT_ERROR = 2  # any PlumaError not listed below (and click usage errors)
@@ -88,12 +91,8 @@ class State:
         if self._ws is None:
             import pluma
 
-            if not create and not self.workspace_exists():
-                raise NotFoundError(
-                    f"no PLUMA workspace at {self.root().uri}; create one with `pluma init` "
-                    "or point --home (or $PLUMA_HOME) at an existing one"
-                )
-            self._ws = pluma.open(self.home, user=self.user, storage_options=self.storage_options or None)
+            self._ws = pluma.open(self.home, user=self.user, storage_options=self.storage_options or None,
+                                  create=create)
         return self._ws
 
     def program(self, name: str) -> "Program":
@@ -105,7 +104,7 @@ class State:
         if self._console is None:
             from rich.console import Console
 
-            stream = click.get_text_stream("stdout")
+            stream = sys.stdout  # looked up now: click's test runner swaps it
             tty = hasattr(stream, "isatty") and stream.isatty()
             width = None if tty or os.environ.get("COLUMNS") else 160
             self._console = Console(file=stream, highlight=False, width=width, soft_wrap=False)
@@ -257,6 +256,3 @@ def parse_scalar(text: str) -> Any:
         return text.lower() == "true"
     return text
 
-
-def as_mapping(obj: Any) -> Mapping[str, Any]:
-    return obj if isinstance(obj, Mapping) else {}

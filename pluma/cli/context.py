@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,8 @@ def context_show(state: State, program: str, at: str | None) -> None:
     if state.json:
         state.emit_json(data)
         return
-    click.echo(f"{data['label']} — snapshot {data['snapshot']}, rev {data['rev']}")
+    click.echo(data["label"])
+    click.echo(f"snapshot {data['snapshot']}, rev {data['rev']}")
     params = data["params"]
     if params:
         state.table(f"Parameters ({len(params)})", ["name", "value", "label", "by", "when", "source", "message"],
@@ -139,7 +141,9 @@ def _open_dataset(path: Path):
 
     is_zarr = path.is_dir() or path.suffix.lower() == ".zarr"
     try:
-        ds = xr.open_dataset(path, engine="zarr" if is_zarr else None)
+        with warnings.catch_warnings():  # a one-shot read: unconsolidated Zarr metadata is fine
+            warnings.filterwarnings("ignore", message=".*consolidated metadata.*", category=RuntimeWarning)
+            ds = xr.open_dataset(path, engine="zarr" if is_zarr else None)
     except ValueError as exc:
         if not is_zarr and "engine" in str(exc).lower():
             raise MissingDependencyError(

@@ -64,8 +64,6 @@ def _print_report(state: State, report) -> None:
         rows.append(("separation of duties", "", badge(False, "", "FAIL"), report.separation_of_duties.get("detail")))
     if rows:
         state.table(None, ["what", "item", "status", "evidence"], rows)
-    for reason in report.reasons:
-        click.echo(f"  - {reason}")
 
 
 @gate.command("evaluate")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 
 from ..programs.phases import Phase
+from ..programs.roles import PERMISSIONS
 from ._app import State, fmt_time, json_option, pass_state
 
 __all__ = ["advance", "events", "history", "hold", "kill", "resume", "rework"]
@@ -97,7 +98,8 @@ def resume(state: State, program: str, reason: str) -> None:
 def kill(state: State, program: str, reason: str, yes: bool) -> None:
     """Kill PROGRAM: final. It and its frozen contexts stay readable (program manager)."""
     prog = state.program(program)
-    if not yes:
+    allowed = bool(set(prog.my_roles) & PERMISSIONS["kill"])  # else kill() below says why not, without asking
+    if allowed and not yes:
         click.confirm(f"kill {prog.name}? This cannot be undone", abort=True, err=True)
     prog.kill(reason)
     _emit_status(state, prog, f"killed {prog.name}")

@@ -83,7 +83,6 @@ class ContextView:
         return self._snapshot.dataset(f"{DATA_PREFIX}/{name}")
 
     def dataset_info(self, name: str) -> dict[str, Any]:
-        self.dataset  # noqa: B018
         try:
             return dict(self._manifest["datasets"][name])
         except KeyError:

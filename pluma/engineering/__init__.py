@@ -78,6 +78,7 @@ __all__ = [
     "tip_deflection_point",
     "tip_deflection_uniform",
     "true_airspeed",
+    "tsfc_per_hour_to_per_s",
     "wing_loading",
     "wing_loads_dataset",
 ]

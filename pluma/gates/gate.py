@@ -98,7 +98,7 @@ class Gate:
             return approval
 
         _, approval = program._enclave.update(
-            program._branch, change, message=f"approve {self.phase.value} gate as {role or 'approver'}",
+            program._branch, change, message=f"approve {self.phase.value} gate",
             metadata={"author": user, "kind": "approval"},
         )
         return approval

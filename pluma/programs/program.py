@@ -369,26 +369,31 @@ class Program:
     def frozen(self, ref: str) -> "FrozenContext":
         """A frozen context by reference: ``"CAD"`` (latest CAD freeze), ``"CAD#1"``,
         ``"AMPEL360@CAD#1"`` or its id."""
+        from ..context.frozen import parse_tag
+
         if not isinstance(ref, str) or not ref:
             raise InvalidInputError("give a frozen reference such as 'CAD#1' or 'AMPEL360@CAD'")
-        history = self.history()
-        spec = ref.split("@", 1)[1] if "@" in ref else ref
-        if "@" in ref and name_key(ref.split("@", 1)[0]) != self.key:
-            raise InvalidInputError(f"{ref!r} names another program than {self.name}")
-        for fc in history:
-            if fc.id == ref:
-                return fc
+        self._require("read")
+        self._repair_freeze_tags()
+        tags = self._enclave.tags(f"frozen/{self.key}/")
+        if "@" in ref:
+            owner, spec = ref.split("@", 1)
+            if name_key(owner) != self.key:
+                raise InvalidInputError(f"{ref!r} names another program than {self.name}")
+        else:
+            spec = ref
         phase_text, _, n_text = spec.partition("#")
-        phase = Phase.parse(phase_text)
-        matches = [fc for fc in history if fc.phase == phase]
-        if n_text:
-            if not n_text.isdigit():
+        if phase_text.strip().upper() in Phase.__members__:
+            phase = Phase.parse(phase_text)
+            if n_text and not n_text.isdigit():
                 raise InvalidInputError(f"{ref!r}: the number after '#' must be a positive integer")
-            matches = [fc for fc in matches if fc.n == int(n_text)]
+            matches = [t for t in tags if parse_tag(t)[2] == phase.value and (not n_text or parse_tag(t)[3] == int(n_text))]
+        else:  # an id
+            matches = [t for t in tags if self._enclave.lookup_tag(t) == ref]
         if not matches:
-            refs = ", ".join(fc.ref for fc in history) or "none yet"
+            refs = ", ".join(f"{self.name}@{parse_tag(t)[2]}#{parse_tag(t)[3]}" for t in tags) or "none yet"
             raise NotFoundError(f"no frozen context {ref!r} in {self.name} (it has: {refs})")
-        return matches[-1]
+        return self._frozen_from_tag(matches[-1])
 
     def events(self) -> list[dict[str, Any]]:
         """Everything recorded: creation, freezes, approvals, holds, reworks, kills, gate overrides, members."""

@@ -19,6 +19,7 @@ exact error type) and the invariants below are checked after every step:
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -413,8 +414,9 @@ class LifecycleMachine(RuleBasedStateMachine):
 
 
 LifecycleMachine.TestCase.settings = settings(
-    max_examples=15,
-    stateful_step_count=15,
+    # PLUMA_STATEFUL_EXAMPLES=500 for a longer hunt; the default keeps the module near 15 s
+    max_examples=int(os.environ.get("PLUMA_STATEFUL_EXAMPLES", "15")),
+    stateful_step_count=int(os.environ.get("PLUMA_STATEFUL_STEPS", "15")),
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow],
