@@ -9,7 +9,7 @@ branch ``programs/<name>`` of its enclave (the default one, or its own for ITAR)
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from ._time import now
 from .errors import AccessDenied, InvalidInputError, NotFoundError
@@ -25,6 +25,9 @@ from .programs.phases import (
     validate_quotas,
 )
 from .programs.program import Program
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .context.frozen import FrozenContext
 from .programs.roles import validate_roles
 
 __all__ = ["Workspace", "open_workspace", "DEFAULT_ENCLAVE"]
@@ -295,7 +298,8 @@ class Workspace:
                 if key in programs:
                     raise InvalidInputError(f"a program named {programs[key]['name']!r} exists already (names ignore case)")
                 programs[key] = {"name": name, "enclave": enclave_name, "branch": branch, "created": created,
-                                 "created_by": self.user, "classification": classification}
+                                 "created_by": self.user, "classification": classification,
+                                 "members": member_roles}
                 txn.put_doc("programs", programs)
                 self._append_event(txn, "program_created", name=name, classification=classification)
 
@@ -342,6 +346,71 @@ class Workspace:
     def as_user(self, user: str) -> "Workspace":
         """The same workspace seen by another (asserted) user — for demos and tests."""
         return Workspace(self.root, resolve_user(user))
+
+    def _mirror_members(self, key: str, members: dict[str, list[str]]) -> None:
+        """Keep the registry's copy of a program's members (used to filter queries) in step."""
+
+        def change(txn):
+            programs = txn.doc("programs", {})
+            if key in programs and programs[key].get("members") != members:
+                programs[key]["members"] = members
+                txn.put_doc("programs", programs)
+
+        self._default.update(REGISTRY_BRANCH, change, message=f"members of {key}",
+                             metadata={"author": self.user, "kind": "members_mirror"})
+
+    def _readable_program_keys(self) -> set[str]:
+        programs = self._registry_doc("programs", {})
+        me = self.user.lower()
+        if self.is_admin:
+            return {k for k, e in programs.items() if e.get("classification") != "ITAR" or me in e.get("members", {})}
+        return {k for k, e in programs.items() if me in e.get("members", {})}
+
+    # -- frozen contexts ------------------------------------------------------
+    def query(self, *, program=None, phase=None, since=None, until=None, where=None, params=None):
+        """Frozen contexts of every program you may read, as a pandas DataFrame.
+
+        Columns: program, phase, ref, id, frozen_at, frozen_by, then ``params``.
+        ``where`` uses the gate expression language; rows lacking a parameter it
+        names are left out.
+
+        Examples
+        --------
+        >>> ws.query(phase="CAD", params=["span", "cruise_mach"],
+        ...          where="span > 30 and cruise_mach < 0.8")   # doctest: +SKIP
+        """
+        from .query import query
+
+        return query(self, program=program, phase=phase, since=since, until=until, where=where, params=params)
+
+    def frozen(self, ref: str) -> "FrozenContext":
+        """A frozen context by reference (``AMPEL360@CAD`` = latest CAD freeze,
+        ``AMPEL360@CAD#1``) or by id."""
+        from .query import FrozenIndex
+
+        if not isinstance(ref, str) or not ref.strip():
+            raise InvalidInputError("give a frozen reference such as 'AMPEL360@CAD#1' or a frozen context id")
+        if "@" in ref:
+            return self.program(ref.split("@", 1)[0]).frozen(ref)
+        index = FrozenIndex(self)
+        index.reconcile()
+        for entry in index.entries():
+            if entry["id"] == ref:
+                return self.program(entry["program"])._frozen_from_tag(entry["tag"])
+        raise NotFoundError(
+            f"no frozen context with id {ref!r}; use an id from ws.query() or a reference such as 'AMPEL360@CAD#1'"
+        )
+
+    def reindex(self) -> int:
+        """Rebuild the frozen-context index from the store (admin only); returns the entry count."""
+        from .query import FrozenIndex
+
+        self._require_admin("rebuild the index")
+        count = FrozenIndex(self).rebuild()
+        for key, entry in self._registry_doc("programs", {}).items():
+            state = self._enclave(entry["enclave"]).snapshot(branch=entry["branch"]).doc("program", {})
+            self._mirror_members(key, state.get("members", {}))
+        return count
 
     # -- display ------------------------------------------------------------
     def __repr__(self) -> str:

@@ -18,6 +18,7 @@ tip, so validation always sees the state it commits on top of.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
@@ -116,18 +117,64 @@ class Snapshot:
             raise NotFoundError(f"no artifact stored at {path}") from None
         return bytes(np.asarray(array[:], dtype=np.uint8).tobytes())
 
-    def chunk_keys(self, prefix: str = "") -> Iterator[str]:
+    def keys(self, prefix: str = "") -> list[str]:
         """Keys of every stored object (metadata and chunks) under ``prefix``."""
-        import asyncio
+        from zarr.core.sync import sync
 
         async def collect() -> list[str]:
             return [k async for k in self.store.list_prefix(prefix)]
 
-        return iter(asyncio.run(collect()))
+        return sync(collect())
+
+    def docs_under(self, prefix: str) -> dict[str, Any]:
+        """Every JSON document one level under ``prefix`` (``prefix/<name>``), read concurrently."""
+        from zarr.core.buffer import default_buffer_prototype
+        from zarr.core.sync import sync
+
+        store = self.store
+        proto = default_buffer_prototype()
+
+        async def collect() -> dict[str, Any]:
+            import asyncio
+
+            names = [n.rstrip("/") async for n in store.list_dir(prefix + "/")]
+            names = [n for n in names if n and n != "zarr.json"]
+
+            async def one(name: str):
+                buf = await store.get(f"{prefix}/{name}/zarr.json", prototype=proto)
+                if buf is None:
+                    return name, None
+                return name, json.loads(buf.to_bytes()).get("attributes", {}).get("doc")
+
+            return dict(await asyncio.gather(*(one(n) for n in names)))
+
+        return sync(collect())
+
+    def sizes(self, prefix: str = "") -> dict[str, int]:
+        """Stored size in bytes of every object under ``prefix``."""
+        from zarr.core.sync import sync
+
+        store = self.store
+
+        async def collect() -> dict[str, int]:
+            import asyncio
+
+            keys = [k async for k in store.list_prefix(prefix)]
+            sizes = await asyncio.gather(*(store.getsize(k) for k in keys))
+            return dict(zip(keys, sizes))
+
+        return sync(collect())
 
 
 class WriteTxn(Snapshot):
-    """A writable session on a branch tip; see :meth:`Enclave.update`."""
+    """A writable session on a branch tip; see :meth:`Enclave.update`.
+
+    ``metadata`` is the commit metadata; a change may add to it.
+    """
+
+    def __init__(self, enclave: "Enclave", session, metadata: dict[str, Any]) -> None:
+        super().__init__(enclave, session)
+        self.metadata = metadata
 
     def put_doc(self, path: str, doc: Any) -> None:
         import zarr
@@ -280,12 +327,12 @@ class Enclave:
                     session = self.repo.writable_session(branch)
                 except icechunk.IcechunkError as exc:
                     raise NotFoundError(f"no branch {branch!r} in enclave {self.name!r}") from exc
-                txn = WriteTxn(self, session)
+                txn = WriteTxn(self, session, dict(metadata))
                 result = change(txn)
                 if not session.has_uncommitted_changes:
                     return None, result
                 try:
-                    sid = session.commit(message, metadata=metadata)
+                    sid = session.commit(message, metadata=txn.metadata)
                     return sid, result
                 except icechunk.ConflictError:
                     log.debug("commit race on %s/%s, attempt %d: retrying on the new tip", self.name, branch, attempt)

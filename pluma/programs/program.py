@@ -188,9 +188,11 @@ class Program:
             state.setdefault("members", {})[user.lower()] = roles
             self._append_event(txn, "member", member=user, roles=roles)
             txn.put_doc("program", state)
+            return state["members"]
 
-        self._enclave.update(self._branch, change, message=f"member {user}: {', '.join(roles)}",
-                             metadata={"author": self._user, "kind": "member"})
+        _, members = self._enclave.update(self._branch, change, message=f"member {user}: {', '.join(roles)}",
+                                          metadata={"author": self._user, "kind": "member"})
+        self._ws._mirror_members(self.key, members)
 
     def remove_member(self, user: str) -> None:
         def change(txn):
@@ -205,9 +207,11 @@ class Program:
                 raise StateError(f"{self.name} would have no program_manager left; name another first")
             self._append_event(txn, "member_removed", member=user)
             txn.put_doc("program", state)
+            return members
 
-        self._enclave.update(self._branch, change, message=f"remove member {user}",
-                             metadata={"author": self._user, "kind": "member"})
+        _, members = self._enclave.update(self._branch, change, message=f"remove member {user}",
+                                          metadata={"author": self._user, "kind": "member"})
+        self._ws._mirror_members(self.key, members)
 
     # -- gate decisions: go, hold, recycle, kill ----------------------------
     def _transition(self, operation: str, kind: str, mutate, message: str) -> dict[str, Any]:
@@ -269,18 +273,17 @@ class Program:
                                message=message, tag=tag)
             return tag
 
-        tag = None
-
         def change(txn):
-            nonlocal tag
             state = self._require("advance", txn.doc("program", {}))
             tag = mutate(txn, state)
+            txn.metadata["tag"] = tag
             txn.put_doc("program", state)
             return tag
 
         sid, tag = self._enclave.update(self._branch, change, message=message or "freeze",
-                                        metadata={"author": self._user, "kind": "freeze", "tag": tag or ""})
+                                        metadata={"author": self._user, "kind": "freeze"})
         self._enclave.create_tag(tag, sid)
+        self._index_freeze(tag, sid)
         return self._frozen_from_tag(tag)
 
     def hold(self, reason: str) -> None:
@@ -349,6 +352,11 @@ class Program:
 
         return FrozenContext(self, self._enclave.snapshot(tag=tag), tag)
 
+    def _index_freeze(self, tag: str, snapshot_id: str) -> None:
+        from ..query import FrozenIndex, entry_for
+
+        FrozenIndex(self._ws).record(self._enclave, [entry_for(self._enclave, tag, snapshot_id)], author=self._user)
+
     def _repair_freeze_tags(self) -> None:
         """Roll forward a freeze whose commit landed but whose tag did not (a crash between the two)."""
         state = self._state()
@@ -358,6 +366,7 @@ class Program:
         for commit in self._enclave.log(self._branch):
             if commit.metadata.get("kind") == "freeze" and commit.metadata.get("tag") == last["tag"]:
                 self._enclave.create_tag(last["tag"], commit.id)
+                self._index_freeze(last["tag"], commit.id)
                 return
 
     def history(self) -> list["FrozenContext"]:

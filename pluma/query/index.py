@@ -1,0 +1,172 @@
+"""The frozen-context index.
+
+One entry per frozen context: program, phase, reference, id, who and when, and
+the parameter values with their units. Entries live in each enclave (so an ITAR
+program's values never leave its enclave) on a branch ``index``, one document per
+program (``index/<program>``), written right after the freeze's tag. The index is
+derived data: ``reconcile()`` adds entries for tags it lacks (a crash between tag
+and index, a freeze by an older version), ``rebuild()`` recreates it from the tags.
+Concurrent writers go through the same commit loop as every other change.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING, Any
+
+from ..memory import Enclave
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from ..workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+__all__ = ["FrozenIndex", "entry_for", "INDEX_BRANCH"]
+
+INDEX_BRANCH = "index"
+INDEX_PREFIX = "index"
+BASE_COLUMNS = ["program", "phase", "ref", "id", "frozen_at", "frozen_by", "n", "seq", "message",
+                "classification", "tag", "key", "enclave"]
+
+
+def entry_for(enclave: Enclave, tag: str, snapshot_id: str | None = None) -> dict[str, Any]:
+    """Build the index entry of the frozen context behind ``tag`` from the store."""
+    from ..context.frozen import parse_tag
+
+    snap = enclave.snapshot(tag=tag) if snapshot_id is None else enclave.snapshot(snapshot_id=snapshot_id)
+    state = snap.doc("program", {})
+    manifest = snap.doc("context", {})
+    record = state.get("last_freeze") or {}
+    key, seq, phase, n = parse_tag(tag)
+    params = {k: r.get("value") for k, r in manifest.get("params", {}).items()}
+    units = {k: r.get("unit") for k, r in manifest.get("params", {}).items() if r.get("unit")}
+    return {
+        "program": state.get("name", key), "key": key, "phase": phase, "n": n, "seq": seq,
+        "ref": f"{state.get('name', key)}@{phase}#{n}", "id": snap.id, "tag": tag,
+        "frozen_at": record.get("time", ""), "frozen_by": record.get("user", ""),
+        "message": record.get("message", ""), "classification": state.get("classification", ""),
+        "enclave": enclave.name, "params": params, "units": units,
+    }
+
+
+class FrozenIndex:
+    """The index over every enclave of a workspace."""
+
+    _cache: dict[tuple[str, str], tuple[str, list[dict]]] = {}
+    _cache_lock = threading.Lock()
+
+    def __init__(self, ws: "Workspace") -> None:
+        self._ws = ws
+
+    # -- writing --------------------------------------------------------------
+    @staticmethod
+    def _ensure_branch(enclave: Enclave) -> None:
+        import icechunk
+
+        if INDEX_BRANCH in enclave.repo.list_branches():
+            return
+        try:
+            enclave.create_branch(INDEX_BRANCH, enclave.initial_snapshot())
+        except icechunk.IcechunkError:
+            if INDEX_BRANCH not in enclave.repo.list_branches():
+                raise
+
+    def record(self, enclave: Enclave, entries: list[dict[str, Any]], *, author: str) -> None:
+        """Add (or replace, by tag) entries in the index of ``enclave``."""
+        if not entries:
+            return
+        self._ensure_branch(enclave)
+        by_program: dict[str, list[dict]] = {}
+        for e in entries:
+            by_program.setdefault(e["key"], []).append(e)
+
+        def change(txn):
+            for key, new in by_program.items():
+                path = f"{INDEX_PREFIX}/{key}"
+                current = {e["tag"]: e for e in txn.doc(path, [])}
+                for e in new:
+                    current[e["tag"]] = e
+                txn.put_doc(path, sorted(current.values(), key=lambda e: e["seq"]))
+
+        enclave.update(INDEX_BRANCH, change, message=f"index {len(entries)} frozen context(s)",
+                       metadata={"author": author, "kind": "index"})
+
+    # -- reading --------------------------------------------------------------
+    def _enclaves(self) -> list[Enclave]:
+        names = {e["enclave"] for e in self._ws._registry_doc("programs", {}).values()}
+        names.add("default")
+        return [self._ws._enclave(n) for n in sorted(names)]
+
+    def _load_enclave(self, enclave: Enclave) -> list[dict[str, Any]]:
+        if INDEX_BRANCH not in enclave.repo.list_branches():
+            return []
+        tip = enclave.tip(INDEX_BRANCH)
+        cache_key = (self._ws.root.uri, enclave.name)
+        with self._cache_lock:
+            cached = self._cache.get(cache_key)
+        if cached and cached[0] == tip:
+            return cached[1]
+        docs = enclave.snapshot(snapshot_id=tip).docs_under(INDEX_PREFIX)
+        entries = [e for doc in docs.values() if doc for e in doc]
+        with self._cache_lock:
+            self._cache[cache_key] = (tip, entries)
+        return entries
+
+    def entries(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for enclave in self._enclaves():
+            out.extend(self._load_enclave(enclave))
+        return out
+
+    def frame(self) -> "pd.DataFrame":
+        """All entries as a DataFrame: the base columns, then one column per parameter."""
+        import pandas as pd
+
+        entries = self.entries()
+        base = pd.DataFrame([{k: e[k] for k in BASE_COLUMNS} for e in entries], columns=BASE_COLUMNS)
+        params = pd.DataFrame([e["params"] for e in entries], index=base.index)
+        units: dict[str, str] = {}
+        for e in entries:
+            for k, u in e.get("units", {}).items():
+                units.setdefault(k, u)
+        frame = pd.concat([base, params.add_prefix("param:")], axis=1)
+        frame.attrs["units"] = units
+        return frame
+
+    # -- repair ---------------------------------------------------------------
+    def reconcile(self) -> int:
+        """Index every frozen tag the index lacks; returns how many were added."""
+        added = 0
+        for enclave in self._enclaves():
+            known = {e["tag"] for e in self._load_enclave(enclave)}
+            missing = [t for t in enclave.tags("frozen/") if t not in known]
+            if missing:
+                self.record(enclave, [entry_for(enclave, t) for t in missing], author=self._ws.user)
+                added += len(missing)
+        return added
+
+    def rebuild(self) -> int:
+        """Recreate the index of every enclave from its tags; returns the number of entries."""
+        total = 0
+        for enclave in self._enclaves():
+            entries = [entry_for(enclave, t) for t in enclave.tags("frozen/")]
+            self._ensure_branch(enclave)
+            keys = {e["key"] for e in entries}
+
+            def change(txn, entries=entries, keys=keys):
+                for name in txn.members(INDEX_PREFIX):
+                    if name not in keys:
+                        txn.delete(f"{INDEX_PREFIX}/{name}")
+                grouped: dict[str, list] = {}
+                for e in entries:
+                    grouped.setdefault(e["key"], []).append(e)
+                for key, group in grouped.items():
+                    txn.put_doc(f"{INDEX_PREFIX}/{key}", sorted(group, key=lambda e: e["seq"]))
+
+            enclave.update(INDEX_BRANCH, change, message="rebuild index",
+                           metadata={"author": self._ws.user, "kind": "index"})
+            total += len(entries)
+        return total
