@@ -5,6 +5,7 @@
 >>> prog = ws.program("AMPEL360")           # doctest: +SKIP
 """
 
+from .context.diff import ContextDiff, diff
 from .context.frozen import FrozenContext
 from .context.params import ParamInfo, ParamSpec, Params
 from .context.view import ContextView
@@ -37,6 +38,7 @@ __all__ = sorted([
     "AccessDenied",
     "ConflictError",
     "Context",
+    "ContextDiff",
     "ContextView",
     "ExpressionError",
     "FrozenContext",
@@ -62,5 +64,6 @@ __all__ = sorted([
     "UnitError",
     "Workspace",
     "default_gate",
+    "diff",
     "open",
 ])

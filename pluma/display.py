@@ -127,3 +127,36 @@ def workspace_html(ws) -> str:
     table = _table(["program", "phase", "status", "classification", "priority", "members"], rows) if rows else "<p class='muted'>no programs you may read</p>"
     return (f"{_STYLE}<div class='pluma'><h4>PLUMA workspace</h4><p class='muted'>{_e(ws.location)} · acting as "
             f"{_e(ws.user)}{' (admin)' if ws.is_admin else ''}</p>{table}</div>")
+
+
+def diff_html(d) -> str:
+    rows = []
+    for name, ch in d.params["changed"].items():
+        unit = "" if ch.get("unit") in (None, "1") else f" {ch['unit']}"
+        rows.append(("param changed", name, f"{ch['old']} → {ch['new']}{unit}"))
+    for name, rec in d.params["added"].items():
+        rows.append(("param added", name, _fmt(rec["value"], rec.get("unit"))))
+    for name, rec in d.params["removed"].items():
+        rows.append(("param removed", name, _fmt(rec["value"], rec.get("unit"))))
+    for name in d.datasets["added"]:
+        rows.append(("dataset added", name, ""))
+    for name in d.datasets["removed"]:
+        rows.append(("dataset removed", name, ""))
+    for name, ch in d.datasets["changed"].items():
+        for var, info in ch["arrays"].items():
+            parts = [f"{k}: {v['old']} → {v['new']}" for k, v in info.items() if k in ("shape", "dtype")]
+            if info.get("attrs"):
+                parts.append("attrs: " + ", ".join(info["attrs"]))
+            if info.get("chunks"):
+                parts.append(f"{len(info['chunks'])} chunk(s) differ")
+            rows.append(("dataset changed", f"{name}.{var}", "; ".join(parts)))
+        for var in ch["arrays_added"]:
+            rows.append(("array added", f"{name}.{var}", ""))
+        for var in ch["arrays_removed"]:
+            rows.append(("array removed", f"{name}.{var}", ""))
+    for kind in ("added", "removed", "changed"):
+        for name in d.artifacts[kind]:
+            rows.append((f"artifact {kind}", name, ""))
+    body = _table(["change", "item", "detail"], rows) if rows else "<p class='muted'>no differences</p>"
+    return (f"{_STYLE}<div class='pluma'><h4>{_e(d.a)} → {_e(d.b)}</h4><p class='muted'>compared through "
+            f"{_e(d.method)}{' (bytes compared)' if d.deep else ''}</p>{body}</div>")

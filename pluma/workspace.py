@@ -226,7 +226,6 @@ class Workspace:
         domains: list[str] | tuple[str, ...] = (),
         quotas: Mapping[str, float] | None = None,
         members: Mapping[str, list[str] | str] | None = None,
-        _origin: dict[str, Any] | None = None,
     ) -> Program:
         """Create a program (admin only). Whoever creates it becomes its
         program_manager unless ``members`` names one.
@@ -237,71 +236,107 @@ class Workspace:
         ...                   domains=["AAA", "PPP"], members={"ana": ["engineer"]})  # doctest: +SKIP
         <Program AMPEL360 CAD (active), EAR99>
         """
+        spec = self._program_spec(name, priority=priority, classification=classification, domains=domains,
+                                  quotas=quotas, members=members)
+        self._require_admin("create programs")
+        enclave = DEFAULT_ENCLAVE if spec["classification"] != "ITAR" else f"program-{name_key(name)}"
+        return self._new_program(spec, enclave_name=enclave)
+
+    def _program_spec(self, name: str, *, priority: Any, classification: Any, domains: Any, quotas: Any,
+                      members: Any, manager: str | None = None) -> dict[str, Any]:
+        """Validate what defines a program. ``manager`` (if given) always becomes a
+        program_manager; otherwise the acting user does when ``members`` names none."""
         validate_name(name, "program name")
-        priority = validate_priority(priority)
-        classification = validate_classification(classification)
-        domains = validate_domains(domains)
-        quotas = validate_quotas(dict(quotas) if quotas is not None else None)
+        spec: dict[str, Any] = {
+            "name": name,
+            "priority": validate_priority(priority),
+            "classification": validate_classification(classification),
+            "domains": validate_domains(domains),
+            "quotas": validate_quotas(dict(quotas) if quotas is not None else None),
+        }
         if members is None:
             members = {}
         if not isinstance(members, Mapping):
             raise InvalidInputError("members must map user names to role lists, e.g. {'ana': ['engineer']}")
-        member_roles: dict[str, list[str]] = {}
+        roles_by_key: dict[str, list[str]] = {}
         display: dict[str, str] = {}
         for user, roles in members.items():
             validate_name(user, "user name")
-            if user.lower() in member_roles:
+            if user.lower() in roles_by_key:
                 raise InvalidInputError(f"member {user!r} is listed twice (names ignore case)")
-            member_roles[user.lower()] = validate_roles(roles, user)
+            roles_by_key[user.lower()] = validate_roles(roles, user)
             display[user.lower()] = user
-        if not any("program_manager" in r for r in member_roles.values()):
-            member_roles.setdefault(self.user.lower(), [])
-            member_roles[self.user.lower()] = member_roles[self.user.lower()] + ["program_manager"]
-            display.setdefault(self.user.lower(), self.user)
-        self._require_admin("create programs")
+        pm = manager or (None if any("program_manager" in r for r in roles_by_key.values()) else self.user)
+        if pm is not None:
+            current = roles_by_key.get(pm.lower(), [])
+            if "program_manager" not in current:
+                roles_by_key[pm.lower()] = current + ["program_manager"]
+            display.setdefault(pm.lower(), pm)
+        spec["members"] = roles_by_key
+        spec["member_names"] = [display[k] for k in roles_by_key]
+        return spec
 
+    def _new_program(
+        self,
+        spec: dict[str, Any],
+        *,
+        enclave_name: str,
+        start_snapshot: str | None = None,
+        populate=None,
+        origin: dict[str, Any] | None = None,
+        phase: Phase = Phase.CAD,
+        inherit: dict[str, Any] | None = None,
+    ) -> Program:
+        """Create the branch, its first commit and the registry entry; undo on failure.
+
+        ``populate(txn, state)`` (for clones) fills the context from ``start_snapshot``.
+        """
+        name = spec["name"]
         key = name_key(name)
         existing = self._registry_doc("programs", {})
         if key in existing:
             raise InvalidInputError(f"a program named {existing[key]['name']!r} exists already (names ignore case)")
-        enclave_name = DEFAULT_ENCLAVE if classification != "ITAR" else f"program-{key}"
         enclave = self._enclave(enclave_name, create=True)
         branch = f"programs/{key}"
-        initial = enclave.initial_snapshot()
         with enclave.lock.hold():
             if branch in enclave.branches("programs/"):
                 # an orphan left by a crash between branch creation and registration
                 enclave.delete_branch(branch)
-            enclave.create_branch(branch, initial)
+            enclave.create_branch(branch, start_snapshot or enclave.initial_snapshot())
         created = now()
         state = {
-            "name": name, "key": key, "priority": priority, "classification": classification,
-            "domains": domains, "quotas": quotas, "members": member_roles, "phase": Phase.CAD.value,
-            "status": Status.ACTIVE.value, "status_reason": "", "epoch": 0, "declared": {},
-            "gate_overrides": {}, "approvals": [], "contributors": [], "freeze_seq": 0, "freeze_counts": {},
-            "last_freeze": None, "transitions": [], "created": created, "created_by": self.user,
-            "origin": _origin,
+            "name": name, "key": key, "priority": spec["priority"], "classification": spec["classification"],
+            "domains": spec["domains"], "quotas": spec["quotas"], "members": spec["members"],
+            "phase": phase.value, "status": Status.ACTIVE.value, "status_reason": "", "epoch": 0,
+            "declared": {}, "gate_overrides": {}, "approvals": [], "contributors": [], "freeze_seq": 0,
+            "freeze_counts": {}, "last_freeze": None, "transitions": [], "created": created,
+            "created_by": self.user, "origin": origin,
         }
+        state.update(inherit or {})
         try:
             def init(txn):
+                if populate is not None:
+                    populate(txn, state)
+                else:
+                    txn.put_doc("context", {"rev": 0, "params": {}, "datasets": {}, "artifacts": {}})
                 txn.put_doc("program", state)
-                txn.put_doc("context", {"rev": 0, "params": {}, "datasets": {}, "artifacts": {}})
                 txn.put_doc("events", [{"time": created, "user": self.user, "kind": "created",
-                                        "classification": classification, "origin": _origin}])
+                                        "classification": spec["classification"], "origin": origin}])
 
-            enclave.update(branch, init, message=f"create program {name}",
+            enclave.update(branch, init, message=f"create program {name}" + (f" from {origin['ref']}" if origin else ""),
                            metadata={"author": self.user, "kind": "create"})
-            self._ensure_users([display[k] for k in member_roles])
+            self._ensure_users(spec["member_names"])
 
             def register(txn):
                 programs = txn.doc("programs", {})
                 if key in programs:
                     raise InvalidInputError(f"a program named {programs[key]['name']!r} exists already (names ignore case)")
                 programs[key] = {"name": name, "enclave": enclave_name, "branch": branch, "created": created,
-                                 "created_by": self.user, "classification": classification,
-                                 "members": member_roles}
+                                 "created_by": self.user, "classification": spec["classification"],
+                                 "members": spec["members"]}
                 txn.put_doc("programs", programs)
-                self._append_event(txn, "program_created", name=name, classification=classification)
+                self._append_event(txn, "program_created", name=name, classification=spec["classification"],
+                                   origin=origin["ref"] if origin else None)
 
             self._default.update(REGISTRY_BRANCH, register, message=f"register program {name}",
                                  metadata={"author": self.user, "kind": "program"})

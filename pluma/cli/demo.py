@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..errors import MissingDependencyError, StateError
+from ..errors import MissingDependencyError
 from ._app import State, json_option, pass_state
 
 __all__ = ["demo"]
@@ -32,19 +32,7 @@ def demo(state: State, demo_home: str | None, small: bool, fresh: bool) -> None:
         console = Console(stderr=True, highlight=False)  # stdout stays pure JSON
     else:
         console = state.console
-    try:
-        result = run_demo(location, small=small, fresh=fresh, console=console)
-    except StateError as exc:
-        where = location or "this workspace"
-        raise StateError(
-            f"{exc}; run `pluma demo --fresh` to rebuild the demo in {where}, "
-            "or `pluma demo --home another-folder` to build it elsewhere"
-        ) from exc
+    result = run_demo(location, small=small, fresh=fresh, console=console)
     if state.json:
         state.emit_json({"location": result.location, "programs": list(result.programs),
-                         "summary_lines": list(result.summary_lines), "duration": result.duration})
-        return
-    for line in result.summary_lines:
-        click.echo(line)
-    click.echo(f"demo workspace at {result.location}: {len(result.programs)} programs in {result.duration:.1f} s")
-    click.echo(f"try: pluma --home {result.location} program list")
+                         "frozen": dict(result.frozen), "duration": result.duration})

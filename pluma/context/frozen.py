@@ -71,6 +71,29 @@ class FrozenContext(ContextView):
     def approvals(self) -> list[dict[str, Any]]:
         return [a for a in self.report.approvals if a.get("valid")]
 
+    def clone(self, name: str, *, overrides=None, dataset_overrides=None, message: str = "", **program):
+        """A new program starting from this frozen context plus overrides, sharing
+        every unchanged byte (needs read here and workspace admin; you become its
+        program_manager). Keyword arguments priority, classification, domains,
+        quotas, members replace what the source program has.
+
+        Examples
+        --------
+        >>> child = frozen.clone("AMPEL360-F", overrides={"span": 38.0})   # doctest: +SKIP
+        >>> child.phase, child.reuse                                        # doctest: +SKIP
+        (<Phase.CAE: 'CAE'>, 0.9993)
+        """
+        from .clone import clone_frozen
+
+        allowed = {"priority", "classification", "domains", "quotas", "members"}
+        unknown = set(program) - allowed
+        if unknown:
+            from ..errors import InvalidInputError
+
+            raise InvalidInputError(f"clone() got unknown argument(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+        return clone_frozen(self, name, overrides=overrides, dataset_overrides=dataset_overrides, message=message,
+                            **program)
+
     def _repr_html_(self) -> str:
         from ..display import frozen_html
 

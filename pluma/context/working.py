@@ -114,7 +114,13 @@ class Context(ContextView):
         return self
 
     def put_dataset(self, name: str, ds: "xr.Dataset", *, message: str | None = None, label: str | None = None) -> "Context":
-        """Store an xarray Dataset (as Zarr v3 in Icechunk) in one commit."""
+        """Store an xarray Dataset (as Zarr v3 in Icechunk) in one commit.
+
+        Only what changed is written: a dataset with the same layout as the stored
+        one rewrites just the chunks whose values differ; a dataset that is a
+        region of the stored one (smaller along dimensions with index coordinates)
+        updates that region; anything else replaces the dataset.
+        """
         op = self._dataset_op(name, ds, label)
         self._commit([op], message or f"put dataset {name}", source="user")
         return self
@@ -247,12 +253,17 @@ class Context(ContextView):
                     record = {"value": op.value, **op.extra, **record}
                 elif op.kind == "dataset":
                     ds = op.value
-                    txn.put_dataset(f"{DATA_PREFIX}/{op.name}", ds)
-                    record.update(
-                        dims={str(k): int(v) for k, v in ds.sizes.items()},
-                        variables=sorted(str(v) for v in ds.data_vars),
-                        nbytes=int(ds.nbytes),
-                    )
+                    mode = txn.put_dataset(f"{DATA_PREFIX}/{op.name}", ds)
+                    previous = manifest.get("datasets", {}).get(op.name) or {}
+                    if mode == "region":  # a region of the stored dataset: its shape is unchanged
+                        record.update({k: previous[k] for k in ("dims", "variables", "nbytes") if k in previous})
+                    else:
+                        record.update(
+                            dims={str(k): int(v) for k, v in ds.sizes.items()},
+                            variables=sorted(str(v) for v in ds.data_vars),
+                            nbytes=int(ds.nbytes),
+                        )
+                    record["write"] = mode
                 else:
                     txn.put_artifact(f"{ARTIFACT_PREFIX}/{op.name}", op.value, {"pluma": op.extra})
                     record.update(op.extra)

@@ -23,7 +23,6 @@ the hold), for tests.
 from __future__ import annotations
 
 import html
-import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -125,7 +124,7 @@ def _prepare_location(root: WorkspaceRoot, fresh: bool, storage_options: Mapping
         looks_like_pluma = exists = Enclave.exists(root, DEFAULT_ENCLAVE)
 
     names: list[str] = []
-    if exists:
+    if exists and not (fresh and root.is_local):  # a local fresh run never needs to read what it removes
         from ..workspace import open_workspace
 
         names = open_workspace(root.uri, user=ADMIN, storage_options=storage_options).program_names()

@@ -160,20 +160,20 @@ _EXTRA: dict[str, dict[str, Any]] = {
     "narrowbody": {
         "oswald_efficiency": 0.80, "alpha_zero_lift_deg": -2.0, "thickness_to_chord": 0.15,
         "propulsion": "jet", "tsfc_per_hour": 0.55, "unit_cost_musd": 48.0, "span_limit": 36.0,
-        "domains": ("AER", "STR", "PRP", "AVI", "SYS", "CAB"),
+        "domains": ("AAA", "AAP", "DDD", "EEE", "MMM", "PPP"),
         "fleet": {"n_aircraft": 12, "days": 90, "flights_per_day": 5, "mean_block_hours": 1.8, "prefix": "PL-N"},
     },
     "regional_turboprop": {
         "oswald_efficiency": 0.82, "alpha_zero_lift_deg": -2.5, "thickness_to_chord": 0.15,
         "propulsion": "propeller", "propeller_efficiency": 0.82, "psfc_kg_per_kwh": 0.28,
         "unit_cost_musd": 18.0, "span_limit": 28.0,
-        "domains": ("AER", "STR", "PRP", "AVI", "SYS"),
+        "domains": ("AAA", "DDD", "EEE", "MMM", "PPP"),
         "fleet": {"n_aircraft": 8, "days": 90, "flights_per_day": 7, "mean_block_hours": 0.9, "prefix": "PL-R"},
     },
     "bizjet": {
         "oswald_efficiency": 0.80, "alpha_zero_lift_deg": -1.5, "thickness_to_chord": 0.13,
         "propulsion": "jet", "tsfc_per_hour": 0.62, "unit_cost_musd": 22.0, "span_limit": 21.6,
-        "domains": ("AER", "STR", "PRP", "AVI", "SYS", "CAB"),
+        "domains": ("AAA", "AAP", "CCC", "EEE", "LIB", "PPP"),
         "fleet": {"n_aircraft": 6, "days": 120, "flights_per_day": 2, "mean_block_hours": 2.6, "prefix": "PL-B"},
     },
 }

@@ -182,11 +182,31 @@ class WriteTxn(Snapshot):
         group = zarr.open_group(self.store, path=path, mode="a")
         group.attrs.put({"doc": doc})
 
-    def put_dataset(self, path: str, ds) -> None:
+    def put_dataset(self, path: str, ds) -> str:
+        """Write ``ds`` at ``path``, sharing every chunk that does not change.
+
+        * same variables, dimensions and sizes as the stored dataset: only the
+          chunks whose values differ are written (``"chunks"``);
+        * same variables but smaller along some dimensions: ``ds`` is a region of
+          the stored dataset, located by its index coordinates, and only that
+          region is written (``"region"``);
+        * anything else replaces the dataset (``"replace"``).
+        Returns which of the three happened.
+        """
         from icechunk.xarray import to_icechunk
 
+        mode = _layout_match(self._group(path), ds)
+        if mode == "chunks":
+            _write_changed_chunks(self.store, path, ds)
+            return mode
+        if mode == "region":
+            region_dims = {d for d in ds.dims}
+            keep = [v for v in ds.variables if set(ds[v].dims) & region_dims]
+            to_icechunk(ds[keep], self.session, group=path, region="auto", mode="r+")
+            return mode
         self.delete(path)
         to_icechunk(ds, self.session, group=path, mode="w")
+        return "replace"
 
     def put_artifact(self, path: str, data: bytes, attrs: dict[str, Any]) -> None:
         import zarr
@@ -219,6 +239,64 @@ class WriteTxn(Snapshot):
                 del writable[name]
         except KeyError:
             pass
+
+
+_SIMPLE_KINDS = "biufU"  # numbers, booleans, fixed-width text: stored as they are
+
+
+def _layout_match(group, ds) -> str:
+    """How a new dataset relates to the stored group: "chunks", "region" or "replace"."""
+    if group is None:
+        return "replace"
+    stored = dict(group.arrays())
+    names = {str(v) for v in ds.variables}
+    if names != set(stored):
+        return "replace"
+    stored_sizes: dict[str, int] = {}
+    for name in names:
+        var, arr = ds[name], stored[name]
+        if var.dtype.kind not in _SIMPLE_KINDS or arr.dtype != var.dtype:
+            return "replace"
+        dims = tuple(arr.metadata.dimension_names or ())
+        if dims != tuple(str(d) for d in var.dims):
+            return "replace"
+        stored_sizes.update(zip(dims, arr.shape))
+    shrunk = [d for d in ds.dims if ds.sizes[d] != stored_sizes[str(d)]]
+    if not shrunk:
+        return "chunks"
+    # a region: smaller along some dimensions, located through their index coordinates
+    if any(ds.sizes[d] > stored_sizes[str(d)] or d not in ds.indexes for d in shrunk):
+        return "replace"
+    return "region"
+
+
+def _write_changed_chunks(store, path: str, ds) -> None:
+    import itertools
+
+    import zarr
+
+    group = zarr.open_group(store, path=path, mode="r+")
+    if dict(group.attrs) != dict(ds.attrs):
+        group.attrs.put(dict(ds.attrs))
+    for name, var in ds.variables.items():
+        arr = zarr.open_array(store, path=f"{path}/{name}", mode="r+")
+        attrs = {k: v for k, v in arr.attrs.items() if k != "_FillValue"}
+        wanted = {k: v for k, v in var.attrs.items()}
+        if attrs != wanted:
+            keep = {"_FillValue": arr.attrs["_FillValue"]} if "_FillValue" in arr.attrs else {}
+            arr.attrs.put({**wanted, **keep})
+        values = np.asarray(var.values)
+        if values.ndim == 0:
+            if not np.array_equal(arr[...], values, equal_nan=values.dtype.kind == "f"):
+                arr[...] = values
+            continue
+        ranges = [range(0, n, c) for n, c in zip(arr.shape, arr.chunks)]
+        for starts in itertools.product(*ranges):
+            sel = tuple(slice(s, min(s + c, n)) for s, c, n in zip(starts, arr.chunks, arr.shape))
+            new = values[sel]
+            old = arr[sel]
+            if not np.array_equal(old, new, equal_nan=new.dtype.kind == "f"):
+                arr[sel] = new
 
 
 class Enclave:

@@ -109,6 +109,17 @@ class Program:
         return self.info["members"]
 
     @property
+    def origin(self) -> dict[str, Any] | None:
+        """For a clone: the source (program, ref, id), who cloned it, and the reuse measured then."""
+        return self.info["origin"]
+
+    @property
+    def reuse(self) -> float | None:
+        """Context Reuse Ratio at clone time: bytes shared with the source / total bytes (None if not a clone)."""
+        origin = self.origin
+        return None if not origin else origin["reuse"]["ratio"]
+
+    @property
     def my_roles(self) -> list[str]:
         return self._roles(self._state())
 

@@ -101,6 +101,7 @@ class LifecycleMachine(RuleBasedStateMachine):
                 tx.set_params(**values)
                 tx.put_dataset("mass_breakdown", mass_breakdown(MASS_BREAKDOWN_OEW[0]))
             self._content_change("ana", values, dataset_oew=MASS_BREAKDOWN_OEW[0])
+        self.open_handle()
 
     def teardown(self) -> None:
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -186,14 +187,17 @@ class LifecycleMachine(RuleBasedStateMachine):
     # -- a long-lived handle: stale after advance/rework, conflicts on changed items --
     @rule()
     def open_handle(self):
+        """(Re)open ana's long-lived handle on the working context."""
         self.handle = self.prog["ana"].context
         self.handle_epoch = self.epoch
         self.handle_param_rev = dict(self.param_rev)
 
     @precondition(lambda self: self.handle is not None)
-    @rule(data=st.data())
-    def write_through_handle(self, data):
-        name = data.draw(st.sampled_from(sorted(CANDIDATES)), label="param")
+    @rule(data=st.data(), prefer_changed=st.booleans())
+    def write_through_handle(self, data, prefer_changed):
+        changed = sorted(n for n in self.param_rev if self.handle_param_rev.get(n) != self.param_rev[n])
+        names = changed if prefer_changed and changed else sorted(CANDIDATES)
+        name = data.draw(st.sampled_from(names), label="param")
         value = data.draw(st.sampled_from(CANDIDATES[name]), label="value")
         if self.held:
             _raises(StateError, self.handle.set_params, **{name: value})

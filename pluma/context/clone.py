@@ -1,0 +1,138 @@
+"""Clone a frozen context into a new program: create once, instantiate N times.
+
+Within an enclave the clone is an Icechunk branch from the frozen snapshot, so
+every unchanged chunk is shared; overrides write only what they change (see
+``WriteTxn.put_dataset``). The Context Reuse Ratio is measured from the commit
+itself: bytes of the clone's context (datasets, artifacts, the context record)
+that it shares with the source, over its total bytes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Mapping
+
+from .._time import now
+from ..errors import InvalidInputError, StateError
+from ..names import validate_item_name
+from .params import RESERVED, unknown_param_error
+from .view import ARTIFACT_PREFIX, DATA_PREFIX, param_specs
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..programs.program import Program
+    from .frozen import FrozenContext
+
+__all__ = ["clone_frozen", "reuse_ratio"]
+
+_UNSET: Any = object()
+
+
+def reuse_ratio(txn) -> dict[str, Any]:
+    """Shared and total bytes of the context in an open session (against its parent)."""
+    sizes = {k: v for k, v in txn.sizes("").items()
+             if k.startswith((f"{DATA_PREFIX}/", f"{ARTIFACT_PREFIX}/")) or k == "context/zarr.json"}
+    changed_keys: set[str] = {"context/zarr.json"}
+    status = txn.session.status()
+    for path in list(status.new_groups) + list(status.new_arrays) + list(status.updated_groups) + list(status.updated_arrays):
+        changed_keys.add(f"{path.strip('/')}/zarr.json")
+    for path, coords in status.updated_chunks.items():
+        for c in coords:
+            changed_keys.add(f"{path.strip('/')}/c/" + "/".join(str(i) for i in c))
+    total = sum(sizes.values())
+    changed = sum(sizes.get(k, 0) for k in changed_keys)
+    shared = total - changed
+    return {"total_bytes": int(total), "shared_bytes": int(shared),
+            "ratio": (shared / total) if total else 1.0}
+
+
+def clone_frozen(
+    fc: "FrozenContext",
+    name: str,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    dataset_overrides: Mapping[str, Any] | None = None,
+    message: str = "",
+    priority: str = _UNSET,
+    classification: str = _UNSET,
+    domains: list[str] = _UNSET,
+    quotas: Mapping[str, float] = _UNSET,
+    members: Mapping[str, list[str]] = _UNSET,
+) -> "Program":
+    import xarray as xr
+
+    source = fc.program
+    ws = source._ws
+    current = source._require("read")
+    ws._require_admin("clone a frozen context into a new program")
+
+    def pick(value, key):
+        return current.get(key) if value is _UNSET else value
+
+    spec = ws._program_spec(
+        name,
+        priority=pick(priority, "priority"),
+        classification=pick(classification, "classification"),
+        domains=pick(domains, "domains"),
+        quotas=pick(quotas, "quotas"),
+        members=pick(members, "members"),
+        manager=ws.user,
+    )
+    if "ITAR" in (current.get("classification"), spec["classification"]) and spec["classification"] != current.get("classification"):
+        raise StateError(
+            f"cannot clone {fc.ref} ({current.get('classification')}) into a {spec['classification']} program: "
+            "ITAR data stays in its own enclave and never mixes with non-ITAR programs"
+        )
+    if current.get("classification") == "ITAR":
+        raise StateError(
+            f"cloning ITAR program {source.name} needs a new enclave of its own; this version clones "
+            "within the default enclave only"
+        )
+    if not isinstance(message, str):
+        raise InvalidInputError("message must be text")
+
+    specs = param_specs(fc._state)
+    coerced: dict[str, Any] = {}
+    for key, value in dict(overrides or {}).items():
+        if key in RESERVED:
+            raise InvalidInputError(f"{key!r} is reserved and cannot be a parameter name")
+        if key not in specs:
+            raise unknown_param_error(key, specs)
+        coerced[key] = (specs[key].coerce(value), specs[key].unit)
+    datasets: dict[str, Any] = {}
+    for key, ds in dict(dataset_overrides or {}).items():
+        validate_item_name(key, "dataset")
+        if isinstance(ds, xr.DataArray):
+            ds = ds.to_dataset(name=ds.name or key)
+        if not isinstance(ds, xr.Dataset) or not ds.data_vars:
+            raise InvalidInputError(f"dataset override {key!r} must be an xarray.Dataset with data variables")
+        datasets[key] = ds
+
+    origin = {"program": source.name, "ref": fc.ref, "id": fc.id, "workspace": ws.location,
+              "cloned_by": ws.user, "time": now(), "overrides": sorted(coerced), "dataset_overrides": sorted(datasets)}
+    user = ws.user
+    ceiling = spec["classification"]
+
+    def populate(txn, state):
+        manifest = txn.doc("context", {"rev": 0, "params": {}, "datasets": {}, "artifacts": {}})
+        rev = int(manifest.get("rev", 0)) + (1 if coerced or datasets else 0)
+        record = {"label": ceiling, "author": user, "time": now(), "message": message or f"clone of {fc.ref}",
+                  "source": f"clone:{fc.ref}", "rev": rev}
+        for key, (value, unit) in coerced.items():
+            manifest.setdefault("params", {})[key] = {"value": value, "unit": unit, **record}
+        for key, ds in datasets.items():
+            mode = txn.put_dataset(f"{DATA_PREFIX}/{key}", ds)
+            previous = manifest.get("datasets", {}).get(key) or {}
+            entry = dict(record, write=mode)
+            if mode == "region":
+                entry.update({k: previous[k] for k in ("dims", "variables", "nbytes") if k in previous})
+            else:
+                entry.update(dims={str(k): int(v) for k, v in ds.sizes.items()},
+                             variables=sorted(str(v) for v in ds.data_vars), nbytes=int(ds.nbytes))
+            manifest.setdefault("datasets", {})[key] = entry
+        manifest["rev"] = rev
+        txn.put_doc("context", manifest)
+        origin["reuse"] = reuse_ratio(txn)
+
+    inherit = {"declared": dict(fc._state.get("declared") or {}),
+               "gate_overrides": dict(current.get("gate_overrides") or {})}
+    return ws._new_program(spec, enclave_name=source._enclave.name, start_snapshot=fc.id, populate=populate,
+                           origin=origin, phase=fc.phase, inherit=inherit)
