@@ -130,7 +130,10 @@ class Workspace:
 
     @property
     def is_admin(self) -> bool:
-        record = self._registry_doc("users", {}).get(self.user.lower())
+        return self._user_is_admin(self.user)
+
+    def _user_is_admin(self, user: str) -> bool:
+        record = self._registry_doc("users", {}).get(user.lower())
         return bool(record and record.get("admin"))
 
     def _require_admin(self, what: str) -> None:

@@ -18,6 +18,7 @@ import click
 from ._app import PlumaGroup, State, parse_pairs
 from .context import context
 from .demo import demo
+from .frozen import clone, diff, query, reindex
 from .gates import gate
 from .lifecycle import advance, events, hold, history, kill, resume, rework
 from .programs import program
@@ -81,6 +82,8 @@ def cli(ctx: click.Context, home: str | None, user: str | None, json_: bool, deb
 
 
 for _command in (init, user, program, context, gate, advance, rework, hold, resume, kill, history, events, demo):
+    cli.add_command(_command)
+for _command in (clone, diff, query, reindex):
     cli.add_command(_command)
 
 

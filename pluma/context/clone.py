@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from .._time import now
 from ..errors import InvalidInputError, StateError
 from ..names import validate_item_name
+from ..programs.phases import classification_rank
 from .params import RESERVED, unknown_param_error
 from .view import ARTIFACT_PREFIX, DATA_PREFIX, param_specs
 
@@ -30,7 +31,7 @@ def reuse_ratio(txn) -> dict[str, Any]:
     """Shared and total bytes of the context in an open session (against its parent)."""
     sizes = {k: v for k, v in txn.sizes("").items()
              if k.startswith((f"{DATA_PREFIX}/", f"{ARTIFACT_PREFIX}/")) or k == "context/zarr.json"}
-    changed_keys: set[str] = {"context/zarr.json"}
+    changed_keys: set[str] = set()
     status = txn.session.status()
     for path in list(status.new_groups) + list(status.new_arrays) + list(status.updated_groups) + list(status.updated_arrays):
         changed_keys.add(f"{path.strip('/')}/zarr.json")
@@ -129,7 +130,15 @@ def clone_frozen(
                              variables=sorted(str(v) for v in ds.data_vars), nbytes=int(ds.nbytes))
             manifest.setdefault("datasets", {})[key] = entry
         manifest["rev"] = rev
-        txn.put_doc("context", manifest)
+        labelled = {item.get("label") for kind in ("params", "datasets", "artifacts")
+                    for item in manifest.get(kind, {}).values()}
+        too_high = sorted(l for l in labelled if l and classification_rank(l) > classification_rank(ceiling))
+        if too_high:
+            raise InvalidInputError(
+                f"cannot clone {fc.ref} as {ceiling}: it holds items labelled {', '.join(too_high)}, above that ceiling"
+            )
+        if coerced or datasets:
+            txn.put_doc("context", manifest)
         origin["reuse"] = reuse_ratio(txn)
 
     inherit = {"declared": dict(fc._state.get("declared") or {}),

@@ -172,7 +172,9 @@ def diff(a: ContextView, b: ContextView, *, deep: bool = False) -> ContextDiff:
     for side in (a, b):
         if not isinstance(side, ContextView):
             raise InvalidInputError(f"diff compares contexts (prog.context, a FrozenContext), not {type(side).__name__}")
-        side.program._require("read")
+    principal = a.program._user  # the one who asks must be able to read both sides
+    for side in (a, b):
+        side.program._require("read", user=principal)
     if not isinstance(deep, bool):
         raise InvalidInputError("deep must be True or False")
     ca = a._state.get("classification") if a._state else None

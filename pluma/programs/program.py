@@ -41,19 +41,21 @@ class Program:
     def _state(self) -> dict[str, Any]:
         return self._enclave.snapshot(branch=self._branch).doc("program", {})
 
-    def _roles(self, state: dict[str, Any]) -> list[str]:
-        return list((state.get("members") or {}).get(self._user.lower(), []))
+    def _roles(self, state: dict[str, Any], user: str | None = None) -> list[str]:
+        return list((state.get("members") or {}).get((user or self._user).lower(), []))
 
-    def _require(self, operation: str, state: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _require(self, operation: str, state: dict[str, Any] | None = None, *, user: str | None = None) -> dict[str, Any]:
+        """Check that ``user`` (default: this handle's user) may do ``operation``; return the state read."""
+        user = user or self._user
         state = state if state is not None else self._state()
-        roles = set(self._roles(state))
+        roles = set(self._roles(state, user))
         if roles & PERMISSIONS[operation]:
             return state
-        if operation == "read" and self._ws.is_admin:
+        if operation == "read" and self._ws._user_is_admin(user):
             return state
         needed = " or ".join(sorted(PERMISSIONS[operation]))
         has = ", ".join(sorted(roles)) or "no role"
-        raise AccessDenied(f"{self._user} may not {describe(operation)} on {self.name}: needs {needed} (has: {has})")
+        raise AccessDenied(f"{user} may not {describe(operation)} on {self.name}: needs {needed} (has: {has})")
 
     def _check_writable(self, state: dict[str, Any], what: str = "change the working context") -> None:
         status = state.get("status", "active")

@@ -52,10 +52,27 @@ def entry_for(enclave: Enclave, tag: str, snapshot_id: str | None = None) -> dic
     }
 
 
+def _in_units(params: dict[str, Any], units: dict[str, str], column_units: dict[str, str]) -> dict[str, Any]:
+    """Express each number in its column's unit (programs may declare a parameter differently)."""
+    out = dict(params)
+    for name, unit in units.items():
+        target = column_units.get(name)
+        value = out.get(name)
+        if target and unit != target and isinstance(value, (int, float)) and not isinstance(value, bool):
+            from ..units import to_unit
+
+            try:
+                out[name] = to_unit(f"{value} {unit}", target, name=name)
+            except Exception:
+                out[name] = None  # incompatible declarations: not comparable in one column
+    return out
+
+
 class FrozenIndex:
     """The index over every enclave of a workspace."""
 
     _cache: dict[tuple[str, str], tuple[str, list[dict]]] = {}
+    _frames: dict[str, tuple[tuple, Any]] = {}
     _cache_lock = threading.Lock()
 
     def __init__(self, ws: "Workspace") -> None:
@@ -121,19 +138,36 @@ class FrozenIndex:
             out.extend(self._load_enclave(enclave))
         return out
 
+    def _tips(self) -> tuple:
+        tips = []
+        for enclave in self._enclaves():
+            has = INDEX_BRANCH in enclave.repo.list_branches()
+            tips.append((enclave.name, enclave.tip(INDEX_BRANCH) if has else None))
+        return tuple(tips)
+
     def frame(self) -> "pd.DataFrame":
-        """All entries as a DataFrame: the base columns, then one column per parameter."""
+        """All entries as a DataFrame: the base columns, then one ``param:<name>`` column
+        per parameter (values in each parameter's unit, listed in ``frame.attrs["units"]``).
+        Built once per state of the index and cached."""
         import pandas as pd
 
+        key = (self._ws.root.uri, self._tips())
+        with self._cache_lock:
+            cached = self._frames.get(key[0])
+        if cached is not None and cached[0] == key[1]:
+            return cached[1]
         entries = self.entries()
         base = pd.DataFrame([{k: e[k] for k in BASE_COLUMNS} for e in entries], columns=BASE_COLUMNS)
-        params = pd.DataFrame([e["params"] for e in entries], index=base.index)
         units: dict[str, str] = {}
         for e in entries:
             for k, u in e.get("units", {}).items():
                 units.setdefault(k, u)
+        rows = [_in_units(e["params"], e.get("units", {}), units) for e in entries]
+        params = pd.DataFrame(rows, index=base.index)
         frame = pd.concat([base, params.add_prefix("param:")], axis=1)
         frame.attrs["units"] = units
+        with self._cache_lock:
+            self._frames[key[0]] = (key[1], frame)
         return frame
 
     # -- repair ---------------------------------------------------------------
