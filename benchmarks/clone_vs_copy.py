@@ -15,7 +15,7 @@ reports; then the flatness ratio clone(largest)/clone(smallest) and whether the
 goals hold. Each timing is the median of ``--repeat`` runs. Machines here are
 noisy: compare ratios, not absolute times.
 
-    .venv/bin/python benchmarks/clone_vs_copy.py [--sizes 20MB,1GB] [--chunk-mb 8] [--repeat 3] [--cold]
+    .venv/bin/python benchmarks/clone_vs_copy.py [--sizes 20MB,1GB] [--chunk-mb 8] [--repeat 3] [--cold] [--index-chunked]
 
 Sizes are binary (1MB = 2**20 bytes). By default the page cache is warm (the
 workspace was just written); ``--cold`` drops it before every timed run (needs
@@ -79,8 +79,11 @@ def drop_caches() -> bool:
         return False
 
 
-def build(folder: Path, nbytes: int, chunk_rows: int, seed: int):
-    """A workspace with program SRC frozen at CAD#1 holding dataset ``big`` of ~nbytes."""
+def build(folder: Path, nbytes: int, chunk_rows: int, seed: int, index_chunked: bool = False):
+    """A workspace with program SRC frozen at CAD#1 holding dataset ``big`` of ~nbytes.
+
+    The index coordinate ``x`` keeps Zarr's default chunking (a few chunks) unless
+    ``index_chunked``, which chunks it like the data (one coordinate chunk per data chunk)."""
     import numpy as np
     import xarray as xr
 
@@ -90,7 +93,8 @@ def build(folder: Path, nbytes: int, chunk_rows: int, seed: int):
     rng = np.random.default_rng(seed)
     ds = xr.Dataset({"v": (("x", "y"), rng.random((rows, COLS)))}, coords={"x": np.arange(rows)})
     ds["v"].encoding["chunks"] = (chunk_rows, COLS)
-    ds["x"].encoding["chunks"] = (chunk_rows,)
+    if index_chunked:
+        ds["x"].encoding["chunks"] = (chunk_rows,)
     ws = pluma.open(folder / "ws", user="admin")
     prog = ws.create_program("SRC", members={"admin": ["chief_engineer", "program_manager"]})
     prog.context.set_params(span=36.0, cruise_mach=0.78)
@@ -117,16 +121,17 @@ def bench_size(label: str, nbytes: int, args, base: Path) -> dict:
     folder = Path(tempfile.mkdtemp(prefix=f"clone-{label}-", dir=base))
     try:
         t = time.perf_counter()
-        ws, fc, rows = build(folder, nbytes, chunk_rows, seed=1)
+        ws, fc, rows = build(folder, nbytes, chunk_rows, seed=1, index_chunked=args.index_chunked)
         build_s = time.perf_counter() - t
         enclave = folder / "ws" / "enclaves" / "default"
         stored = disk_usage(enclave)
         nchunks = -(-rows // chunk_rows)
         snap = fc.program._enclave.snapshot(tag=fc.tag)
+        x_chunks = len([k for k in snap.sizes("data/big/x") if "/c/" in k])
         chunk_sizes = [v for k, v in snap.sizes("data/big/v").items() if "/c/" in k]
         print(f"[{label}] built in {build_s:.1f} s: {rows}x{COLS} float64 = {human(rows * COLS * 8)} in memory, "
               f"{nchunks} chunks of {chunk_rows}x{COLS} ({human(chunk_rows * COLS * 8)}), "
-              f"stored {human(sum(stored.values()))} (enclave folder)", flush=True)
+              f"index coordinate x in {x_chunks} chunk(s), stored {human(sum(stored.values()))} (enclave folder)", flush=True)
 
         # (b) the obvious alternative first, on the pristine enclave
         copy_times, copy_bytes = [], []
@@ -189,6 +194,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="20MB,1GB", help="comma-separated dataset sizes (binary units)")
     parser.add_argument("--chunk-mb", type=float, default=8.0, help="chunk size along x, in MiB (default 8)")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per measurement; the median is kept")
+    parser.add_argument("--index-chunked", action="store_true",
+                        help="chunk the index coordinate like the data (default: Zarr's default chunking)")
     parser.add_argument("--cold", action="store_true", help="drop the page cache before every timed run (root)")
     parser.add_argument("--profile", action="store_true", help="cProfile one extra clone per size and print the top")
     parser.add_argument("--tmp", default=None, help="folder for the temporary workspaces (default: system tmp)")

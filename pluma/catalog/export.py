@@ -9,21 +9,27 @@ per (program, phase, dataset of its latest freeze) with the moving reference
 Where the workspace is: templating
 ----------------------------------
 intake v2 fills in *user parameters* when an entry is accessed: a kwarg
-``"{workspace}"`` takes the value of the catalog's user parameter
-``workspace``, and a parameter whose default is ``env(NAME)`` takes the
+``"{pluma_workspace}"`` takes the value of the catalog's user parameter
+``pluma_workspace``, and a parameter whose default is ``env(NAME)`` takes the
 environment variable ``NAME`` at that moment (``None`` when it is unset). The
-catalog therefore carries two catalog-level parameters that every entry uses:
+catalog therefore carries two catalog-level parameters that every entry uses
+(named apart from the reader's kwargs: intake takes a kwarg named like a user
+parameter as that parameter's value):
 
-``workspace``
+``pluma_workspace`` (the entries' ``workspace``)
     default: the workspace's own location, a literal path or URI given as
     ``location=``, or ``env(NAME)`` for ``location="$NAME"``. With
     ``env(PLUMA_HOME)`` and ``PLUMA_HOME`` unset the reader gets ``null`` and
-    PLUMA's default applies: ``$PLUMA_HOME``, else ``./pluma-home``.
-``user``
+    PLUMA's default applies: ``$PLUMA_HOME``, else ``./pluma-home`` (relative
+    to the reader's working folder).
+``pluma_user`` (the entries' ``user``)
     default ``env(PLUMA_USER)`` (unset: the OS user; under JupyterHub the hub's
     identity). A catalog never carries an identity of its own.
 
-Both can be given at read time: ``cat(workspace="/data/ws", user="ana")[name].read()``.
+Both can be given at read time, as parameters or as the reader's own kwargs:
+``cat(pluma_workspace="/data/ws", pluma_user="ana")[name].read()``, or
+``cat(workspace="/data/ws", user="ana")[name].read()``, or
+``cat[name].read(workspace="/data/ws")``.
 A catalog records no credentials: for an ``s3://`` workspace exported at its own
 location, the non-secret storage options (endpoint, region, ...) are written;
 keys come from the reader's environment.
@@ -44,17 +50,18 @@ from .names import LATEST, entry_name
 if TYPE_CHECKING:  # pragma: no cover
     from ..workspace import Workspace
 
-__all__ = ["build_catalog", "export_catalog", "location_default"]
+__all__ = ["build_catalog", "export_catalog", "location_default", "write_catalog"]
 
 READER = "pluma.catalog.reader:PlumaFrozenDataset"  # same as pluma.catalog.reader.READER (no intake import here)
 OUTPUT = "xarray:Dataset"
 _USER_PARAMETER = "intake.readers.user_parameters:BaseUserParameter"
 _PUBLIC_S3_OPTIONS = ("endpoint_url", "region", "allow_http", "force_path_style")
-_ENV = re.compile(r"^(?:\$\{(?P<a>[A-Za-z_][A-Za-z0-9_]*)\}|\$(?P<b>[A-Za-z_][A-Za-z0-9_]*)|env\((?P<c>[A-Za-z_][A-Za-z0-9_]*)\))$")
+_VAR = r"[A-Za-z_][A-Za-z0-9_]*"
+_ENV = re.compile(rf"^(?:\$\{{(?P<a>{_VAR})\}}|\$(?P<b>{_VAR})|env\((?P<c>{_VAR})\))$")
 
 
 def location_default(location: str | os.PathLike | None, ws: "Workspace | None" = None) -> str:
-    """The default of the catalog's ``workspace`` parameter for ``location``:
+    """The default of the catalog's ``pluma_workspace`` parameter for ``location``:
     ``"$NAME"``, ``"${NAME}"`` or ``"env(NAME)"`` -> ``"env(NAME)"`` (read from the
     environment when the catalog is used); a path or URI -> itself; ``None`` ->
     the workspace's own location."""
@@ -101,7 +108,8 @@ def build_catalog(ws: "Workspace", *, latest: bool = False, location: str | os.P
     entries: dict[str, Any] = {}
 
     def add(name: str, ref: str, dataset: str, metadata: dict[str, Any], *, moving: bool) -> None:
-        kwargs: dict[str, Any] = {"workspace": "{workspace}", "ref": ref, "dataset": dataset, "user": "{user}"}
+        kwargs: dict[str, Any] = {"workspace": "{pluma_workspace}", "ref": ref, "dataset": dataset,
+                                  "user": "{pluma_user}"}
         if moving:
             kwargs["latest"] = True
         if storage_options:
@@ -147,13 +155,13 @@ def build_catalog(ws: "Workspace", *, latest: bool = False, location: str | os.P
                       "version": pluma.__version__, "latest_entries": latest},
         },
         "user_parameters": {
-            "workspace": {
+            "pluma_workspace": {
                 "cls": _USER_PARAMETER,
                 "default": default,
                 "description": "the PLUMA workspace: a folder or s3://bucket/prefix (env(NAME): that environment "
                                "variable; unset: $PLUMA_HOME, else ./pluma-home)",
             },
-            "user": {
+            "pluma_user": {
                 "cls": _USER_PARAMETER,
                 "default": "env(PLUMA_USER)",
                 "description": "read as this user (unset: $PLUMA_USER, else the OS user; the hub's identity "
@@ -181,16 +189,23 @@ def export_catalog(ws: "Workspace", path: str | os.PathLike, *, latest: bool = F
     >>> import intake
     >>> intake.from_yaml_file("frozen.yaml")["ampel360_cae_1_wing_loads"].read()   # doctest: +SKIP
     """
+    return write_catalog(build_catalog(ws, latest=latest, location=location), path)
+
+
+def write_catalog(catalog: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Write a catalog made by :func:`build_catalog` as YAML (atomically); returns the path."""
     import yaml
 
     target = Path(path).expanduser()
     if not target.parent.is_dir():
         raise InvalidInputError(f"cannot write {target}: the folder {target.parent} does not exist")
-    catalog = build_catalog(ws, latest=latest, location=location)
     header = ("# intake (v2) catalog of PLUMA frozen contexts, written by `pluma catalog export`.\n"
               "# Read it with: intake.from_yaml_file(path)[entry].read()  (entries: see `aliases`)\n")
     text = header + yaml.safe_dump(catalog, sort_keys=False, default_flow_style=False, allow_unicode=True)
     tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, target)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
     return target

@@ -13,9 +13,13 @@ something is printed), so ``pluma --help`` is quick.
 
 from __future__ import annotations
 
+import os
+import sys
+
 import click
 
 from ._app import PlumaGroup, State, parse_pairs
+from .catalog import catalog
 from .context import context
 from .demo import demo
 from .frozen import clone, diff, query, reindex
@@ -85,9 +89,26 @@ for _command in (init, user, program, context, gate, advance, rework, hold, resu
     cli.add_command(_command)
 for _command in (clone, diff, query, reindex):
     cli.add_command(_command)
+cli.add_command(catalog)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``pluma`` script."""
-    cli.main(args=argv, prog_name="pluma")
+    """Entry point of the ``pluma`` script.
+
+    Ends the process with ``os._exit`` once output is flushed: Icechunk's tokio
+    threads can touch Python objects while the interpreter finalises (a known
+    pyo3 teardown race, seen here as an occasional SIGSEGV *after* a command
+    finished), and a command's exit code must be the command's, not the race's.
+    """
+    try:
+        cli.main(args=argv, prog_name="pluma")
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:  # `pluma ... | head`: the reader went away, which is fine
+        pass
+    os._exit(code)
 

@@ -125,7 +125,7 @@ class State:
         table = Table(title=Text(title, style="bold") if title else None, title_justify="left",
                       show_lines=False, header_style="bold")
         for column in columns:
-            table.add_column(column, overflow="fold")
+            table.add_column(Text(column), overflow="fold")
         for row in rows:
             table.add_row(*(c if isinstance(c, Text) else Text("" if c is None else str(c)) for c in row))
         self.console.print(table)

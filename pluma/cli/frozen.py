@@ -195,7 +195,7 @@ def query(state: State, programs: tuple[str, ...], phases: tuple[str, ...], sinc
         click.echo("no frozen contexts match" if (programs or phases or since or until or where)
                    else "no frozen contexts you may read")
         return
-    columns = ["ref", "id", "by", "when", *(f"{p} [{units[p]}]" if units.get(p) not in (None, "", "1") else p
+    columns = ["ref", "id", "by", "when", *(f"{p} ({units[p]})" if units.get(p) not in (None, "", "1") else p
                                             for p in params)]
     rows = [(r["ref"], r["id"], r["frozen_by"], fmt_time(r["frozen_at"]),
              *("" if r.get(p) is None else fmt_value(r[p]) for p in params)) for r in records]

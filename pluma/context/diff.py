@@ -44,6 +44,9 @@ class ContextDiff:
     def summary(self) -> str:
         lines = [f"diff {self.a} -> {self.b} ({self.method}{', deep' if self.deep else ''})"]
         for name, ch in self.params["changed"].items():
+            if ch["old"] == ch["new"] and ch.get("old_unit") == ch.get("unit"):
+                lines.append(f"  param {name}: label {ch.get('old_label')} -> {ch.get('label')} (value unchanged)")
+                continue
             lines.append(f"  param {name}: {ch['old']} -> {ch['new']}" + (f" {ch['unit']}" if ch.get("unit") not in (None, "1") else ""))
         for name, rec in self.params["added"].items():
             lines.append(f"  param {name} added: {rec['value']}")

@@ -81,7 +81,7 @@ class FrozenContext(ContextView):
         --------
         >>> child = frozen.clone("AMPEL360-F", overrides={"span": 38.0})   # doctest: +SKIP
         >>> child.phase, child.reuse                                        # doctest: +SKIP
-        (<Phase.CAE: 'CAE'>, 0.9993)
+        (<Phase.CAD: 'CAD'>, 0.9993)
         """
         from .clone import clone_frozen
 

@@ -19,7 +19,11 @@ def approval_status(state: dict[str, Any], rev: int, phase: str) -> list[dict[st
         if a.get("phase") != phase or a.get("epoch") != state.get("epoch", 0):
             continue
         entry = dict(a)
-        if a.get("rev") != rev:
+        roles_now = (state.get("members") or {}).get(a["user"].lower(), [])
+        if a["role"] not in roles_now:
+            entry["valid"] = False
+            entry["reason"] = f"{a['user']} no longer holds the role {a['role']}"
+        elif a.get("rev") != rev:
             entry["valid"] = False
             entry["reason"] = f"the context changed after this approval (approved at rev {a.get('rev')}, now rev {rev})"
         else:
@@ -60,6 +64,10 @@ def evaluate_gate(definition: GateDefinition, view, state: dict[str, Any], *, by
 
     phase = definition.phase.value
     approvals = approval_status(state, view.rev, phase)
+    for a in approvals:  # an approval for a role the (possibly overridden) gate no longer asks for counts for nothing
+        if a["valid"] and a["role"] not in definition.approvals:
+            a["valid"] = False
+            a["reason"] = f"the {phase} gate no longer asks for {a['role']}"
     valid = [a for a in approvals if a["valid"]]
     approved_roles = {a["role"] for a in valid}
     needed = [r for r in definition.approvals if r not in approved_roles]

@@ -53,11 +53,6 @@ class Gate:
         def change(txn):
             state = txn.doc("program", {})
             manifest = txn.doc("context", {})
-            program._check_writable(state, what="approve a gate")
-            if state.get("phase") != self.phase.value:
-                raise StateError(
-                    f"{program.name} is in {state.get('phase')}; only the current phase's gate can be approved, not {self.phase.value}"
-                )
             definition = gate_definition(state, self.phase)
             held = set(program._roles(state))
             eligible = [r for r in definition.approvals if r in held]
@@ -82,6 +77,11 @@ class Gate:
                 if role not in held:
                     raise AccessDenied(f"{user} may not approve as {role} on {program.name}: the role is not theirs")
                 chosen = role
+            program._check_writable(state, what="approve a gate")
+            if state.get("phase") != self.phase.value:
+                raise StateError(
+                    f"{program.name} is in {state.get('phase')}; only the current phase's gate can be approved, not {self.phase.value}"
+                )
             rev = int(manifest.get("rev", 0))
             epoch = state.get("epoch", 0)
             approvals = state.setdefault("approvals", [])

@@ -195,15 +195,10 @@ class WriteTxn(Snapshot):
         """
         from icechunk.xarray import to_icechunk
 
-        mode = _layout_match(self._group(path), ds)
+        mode, offsets = _layout_match(self._group(path), ds)
         if mode == "chunks":
-            _write_changed_chunks(self.store, path, ds)
-            return mode
-        if mode == "region":
-            region_dims = {d for d in ds.dims}
-            keep = [v for v in ds.variables if set(ds[v].dims) & region_dims]
-            to_icechunk(ds[keep], self.session, group=path, region="auto", mode="r+")
-            return mode
+            _write_changed_chunks(self.store, path, ds, offsets)
+            return "region" if offsets else "chunks"
         self.delete(path)
         to_icechunk(ds, self.session, group=path, mode="w")
         return "replace"
@@ -244,59 +239,78 @@ class WriteTxn(Snapshot):
 _SIMPLE_KINDS = "biufU"  # numbers, booleans, fixed-width text: stored as they are
 
 
-def _layout_match(group, ds) -> str:
-    """How a new dataset relates to the stored group: "chunks", "region" or "replace"."""
+def _layout_match(group, ds) -> tuple[str, dict[str, int]]:
+    """How a new dataset relates to the stored group.
+
+    Returns ("chunks", offsets) when ``ds`` has the stored layout or is a region of
+    it (smaller along dimensions whose index coordinates locate it: ``offsets``
+    gives where it starts), else ("replace", {}).
+    """
+    import zarr
+
     if group is None:
-        return "replace"
+        return "replace", {}
     stored = dict(group.arrays())
     names = {str(v) for v in ds.variables}
     if names != set(stored):
-        return "replace"
+        return "replace", {}
     stored_sizes: dict[str, int] = {}
     for name in names:
         var, arr = ds[name], stored[name]
         if var.dtype.kind not in _SIMPLE_KINDS or arr.dtype != var.dtype:
-            return "replace"
+            return "replace", {}
         dims = tuple(arr.metadata.dimension_names or ())
         if dims != tuple(str(d) for d in var.dims):
-            return "replace"
+            return "replace", {}
         stored_sizes.update(zip(dims, arr.shape))
-    shrunk = [d for d in ds.dims if ds.sizes[d] != stored_sizes[str(d)]]
-    if not shrunk:
-        return "chunks"
-    # a region: smaller along some dimensions, located through their index coordinates
-    if any(ds.sizes[d] > stored_sizes[str(d)] or d not in ds.indexes for d in shrunk):
-        return "replace"
-    return "region"
+    offsets: dict[str, int] = {}
+    for dim in ds.dims:
+        n, m = ds.sizes[dim], stored_sizes[str(dim)]
+        if n == m:
+            continue
+        if n > m or dim not in ds.indexes or str(dim) not in stored:
+            return "replace", {}
+        # locate the region through the index coordinate: it must be a contiguous run
+        full = np.asarray(stored[str(dim)][:])
+        part = np.asarray(ds[dim].values)
+        hits = np.flatnonzero(full == part[0])
+        if len(hits) != 1 or hits[0] + n > m or not np.array_equal(full[hits[0]:hits[0] + n], part):
+            return "replace", {}
+        offsets[str(dim)] = int(hits[0])
+    return "chunks", offsets
 
 
-def _write_changed_chunks(store, path: str, ds) -> None:
+def _write_changed_chunks(store, path: str, ds, offsets: dict[str, int]) -> None:
+    """Write only the stored chunks whose values change (``ds`` placed at ``offsets``)."""
     import itertools
 
     import zarr
 
     group = zarr.open_group(store, path=path, mode="r+")
-    if dict(group.attrs) != dict(ds.attrs):
+    if not offsets and dict(group.attrs) != dict(ds.attrs):
         group.attrs.put(dict(ds.attrs))
     for name, var in ds.variables.items():
         arr = zarr.open_array(store, path=f"{path}/{name}", mode="r+")
         attrs = {k: v for k, v in arr.attrs.items() if k != "_FillValue"}
-        wanted = {k: v for k, v in var.attrs.items()}
-        if attrs != wanted:
+        if not offsets and attrs != dict(var.attrs):
             keep = {"_FillValue": arr.attrs["_FillValue"]} if "_FillValue" in arr.attrs else {}
-            arr.attrs.put({**wanted, **keep})
+            arr.attrs.put({**dict(var.attrs), **keep})
         values = np.asarray(var.values)
         if values.ndim == 0:
             if not np.array_equal(arr[...], values, equal_nan=values.dtype.kind == "f"):
                 arr[...] = values
             continue
-        ranges = [range(0, n, c) for n, c in zip(arr.shape, arr.chunks)]
-        for starts in itertools.product(*ranges):
-            sel = tuple(slice(s, min(s + c, n)) for s, c, n in zip(starts, arr.chunks, arr.shape))
-            new = values[sel]
-            old = arr[sel]
-            if not np.array_equal(old, new, equal_nan=new.dtype.kind == "f"):
-                arr[sel] = new
+        starts = [offsets.get(str(d), 0) for d in var.dims]
+        stops = [s + n for s, n in zip(starts, values.shape)]
+        # the stored chunks that overlap the new values
+        ranges = [range((s // c) * c, e, c) for s, e, c in zip(starts, stops, arr.chunks)]
+        for corner in itertools.product(*ranges):
+            target = tuple(slice(max(c, s), min(c + k, e, n))
+                           for c, k, s, e, n in zip(corner, arr.chunks, starts, stops, arr.shape))
+            source = tuple(slice(t.start - s, t.stop - s) for t, s in zip(target, starts))
+            new = values[source]
+            if not np.array_equal(arr[target], new, equal_nan=new.dtype.kind == "f"):
+                arr[target] = new
 
 
 class Enclave:
@@ -430,5 +444,23 @@ class Enclave:
             self.repo.delete_branch(name)
 
     def create_tag(self, name: str, snapshot_id: str) -> None:
+        """Create an immutable tag. Idempotent: a tag that already names this
+        snapshot (made by a concurrent roll-forward) is success; one that names
+        another snapshot is an error, never overwritten."""
+        import icechunk
+
         with self.lock.hold():
-            self.repo.create_tag(name, snapshot_id)
+            try:
+                self.repo.create_tag(name, snapshot_id)
+            except icechunk.IcechunkError:
+                try:
+                    existing = self.repo.lookup_tag(name)
+                except icechunk.IcechunkError:
+                    existing = None
+                if existing == snapshot_id:
+                    return
+                if existing is None:
+                    raise
+                raise StorageError(
+                    f"tag {name!r} in enclave {self.name!r} already names snapshot {existing}, not {snapshot_id}"
+                ) from None

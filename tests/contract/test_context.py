@@ -168,3 +168,30 @@ def test_fill_cad_helper_makes_a_complete_cad_context(ana):
     fill_cad(ana.context)
     ctx = ana.context
     assert set(CAD_PARAMS) <= set(ctx.params) and ctx.datasets == ["mass_breakdown"]
+
+
+def test_put_dataset_writes_only_what_changed(ana):
+    ctx = ana.context
+    y = np.arange(400.0)
+    ds = xr.Dataset({"shear": ("y", np.sin(y)), "moment": ("y", np.cos(y))}, coords={"y": y}).chunk({"y": 100})
+    ctx.put_dataset("loads", ds)
+    first = ana.context
+    changed = ds.load().copy(deep=True)
+    changed["shear"][250] = 9.0
+    ctx.put_dataset("loads", changed)
+    d = pluma.diff(first, ana.context)
+    assert d.datasets["changed"]["loads"]["arrays"] == {"shear": {"chunks": [[2]]}}
+    # a region (located by its index coordinate) updates only the chunks it changes
+    second = ana.context
+    region = changed.isel(y=slice(120, 180)).load().copy(deep=True)
+    region["moment"][:] = 0.0
+    ctx.put_dataset("loads", region, message="moment region")
+    assert ana.context.dataset_info("loads")["write"] == "region"
+    d = pluma.diff(second, ana.context)
+    assert d.datasets["changed"]["loads"]["arrays"] == {"moment": {"chunks": [[1]]}}
+    back = ana.context.dataset("loads").load()
+    assert back.sizes["y"] == 400 and float(back["moment"][150]) == 0.0 and float(back["shear"][250]) == 9.0
+    # a region that does not sit on the stored coordinates replaces nothing silently: it is a new layout
+    shifted = region.assign_coords(y=region["y"] + 0.5)
+    ctx.put_dataset("loads", shifted)
+    assert ana.context.dataset("loads").sizes["y"] == 60

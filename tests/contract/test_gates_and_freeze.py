@@ -251,3 +251,21 @@ def test_cas_is_the_last_phase_and_a_freeze_there_keeps_it(team, open_ws):
     assert ana.phase is pluma.Phase.CAS
     assert refs[-1] == "AMPEL360@CAS#1" and refs[0] == "AMPEL360@CAD#1"
     assert [f.ref for f in ana.history()] == refs
+
+
+def test_an_approval_counts_only_while_the_approver_holds_the_role(team):
+    ana, raj, pam = team["ana"], team["raj"], team["pam"]
+    fill_cad(ana.context)
+    raj.gate().approve()
+    pam.set_member("raj", ["viewer"])
+    report = pam.gate().evaluate()
+    assert report.approvals[0]["valid"] is False and "no longer holds the role" in report.approvals[0]["reason"]
+    assert report.approvals_needed == ["chief_engineer"]
+
+
+def test_approving_without_the_role_is_access_denied_even_on_hold(team):
+    team["pam"].hold("audit")
+    with pytest.raises(pluma.AccessDenied):
+        team["ana"].gate().approve()
+    with pytest.raises(pluma.StateError, match="on hold"):
+        team["raj"].gate().approve()

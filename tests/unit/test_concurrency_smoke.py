@@ -16,12 +16,14 @@ never ``fork`` after icechunk was used) against it:
 from __future__ import annotations
 
 import multiprocessing
+import os
 import traceback
 from pathlib import Path
 
 import pytest
 
 import pluma
+from pluma.units import to_unit
 
 N_WORKERS = 4
 N_COMMITS = 25
@@ -31,11 +33,26 @@ pytestmark = pytest.mark.timeout(240)
 
 
 # -- workers (module level: a spawned child imports them by name) ---------------
+def _warm_up() -> None:
+    """Load the unit registry (about 1 s) before the barrier, so that the writers really overlap."""
+    to_unit("1 kg", "kg")
+
+
+def _exit_after_reporting(results) -> None:
+    """Leave without interpreter finalisation once the report is flushed: Icechunk's
+    tokio threads can race Python's teardown (an occasional SIGSEGV after all work is
+    committed and reported). What this test checks is in the store and the report."""
+    results.close()
+    results.join_thread()
+    os._exit(0)
+
+
 def _own_program_worker(root: str, k: int, barrier, results) -> None:
     """eng{k} sets mtow of program P{k} to 70000 + i, 25 commits through one handle."""
     try:
         user = f"eng{k}"
         ctx = pluma.open(root, user=user).program(f"P{k}").context
+        _warm_up()
         barrier.wait(timeout=60)
         done = 0
         for i in range(N_COMMITS):
@@ -44,6 +61,7 @@ def _own_program_worker(root: str, k: int, barrier, results) -> None:
         results.put((k, done, None))
     except BaseException:  # report everything to the parent
         results.put((k, -1, traceback.format_exc()))
+    _exit_after_reporting(results)
 
 
 def _shared_program_worker(root: str, k: int, barrier, results) -> None:
@@ -51,6 +69,7 @@ def _shared_program_worker(root: str, k: int, barrier, results) -> None:
     try:
         user = f"eng{k}"
         prog = pluma.open(root, user=user).program("SHARED")
+        _warm_up()
         barrier.wait(timeout=60)
         done = 0
         for i in range(N_COMMITS):
@@ -59,6 +78,7 @@ def _shared_program_worker(root: str, k: int, barrier, results) -> None:
         results.put((k, done, None))
     except BaseException:
         results.put((k, -1, traceback.format_exc()))
+    _exit_after_reporting(results)
 
 
 def _run_workers(target, root: Path) -> None:
@@ -101,6 +121,7 @@ def test_writers_on_different_programs_lose_nothing(tmp_path):
     _run_workers(_own_program_worker, root)
 
     reader = pluma.open(root, user="admin")
+    windows = []
     assert reader.program_names() == [f"P{k}" for k in range(N_WORKERS)]
     for k in range(N_WORKERS):
         user = f"eng{k}"
@@ -110,6 +131,7 @@ def test_writers_on_different_programs_lose_nothing(tmp_path):
         assert [c.metadata.get("kind") for c in log] == ["change"] * N_COMMITS + ["create"], \
             f"P{k}: {len(_changes(ctx))} of {N_COMMITS} commits in the log"
         changes = _changes(ctx)
+        windows.append((changes[0].time, changes[-1].time))
         assert [c.author for c in changes] == [user] * N_COMMITS
         assert [c.message for c in changes] == [f"{user} write {i}" for i in range(N_COMMITS)]
         # each commit holds the value written by it (time travel), and the tip the last one
@@ -117,6 +139,8 @@ def test_writers_on_different_programs_lose_nothing(tmp_path):
         assert ctx.params["mtow"] == 70000.0 + N_COMMITS - 1
         assert ctx.params.info("mtow").author == user
         assert ctx.rev == N_COMMITS
+    # the test is only worth something if the writers were committing at the same time
+    assert max(a for a, _ in windows) < min(b for _, b in windows), f"writers did not overlap: {windows}"
 
 
 def test_writers_on_different_params_of_one_program_lose_nothing(tmp_path):
@@ -143,6 +167,9 @@ def test_writers_on_different_params_of_one_program_lose_nothing(tmp_path):
     assert len(changes) == N_WORKERS * N_COMMITS
     assert ctx.rev == N_WORKERS * N_COMMITS  # every commit bumped the revision once: none was lost or merged
     assert all(c.author for c in ctx.log())
+    authors = [c.author for c in changes]
+    switches = sum(a != b for a, b in zip(authors, authors[1:]))
+    assert switches > N_WORKERS, f"the writers barely interleaved: {authors}"
     for k in range(N_WORKERS):  # each writer's commits appear once each, in its order
         user = f"eng{k}"
         assert [c.message for c in changes if c.author == user] == [f"{user} write {i}" for i in range(N_COMMITS)]
@@ -183,3 +210,28 @@ def test_two_handles_from_one_snapshot_conflict_on_the_same_param(local_ws):
     final = local_ws("pam").program("RACE").context
     assert final.params.to_dict() == {"mtow": 79000.0, "oew": 43000.0}
     assert [c.author for c in _changes(final)] == ["ana", "raj", "raj", "ana"]
+
+
+def test_reader_between_freeze_commit_and_tag_does_not_break_advance(local_ws):
+    from tests.conftest import fill_cad, make_program
+
+    make_program(local_ws("admin"))
+    fill_cad(local_ws("ana").program("AMPEL360").context)
+    raj = local_ws("raj").program("AMPEL360")
+    lin = local_ws("lin").program("AMPEL360")  # e.g. a dashboard polling the history
+    raj.gate().approve(role="chief_engineer")
+
+    # force the interleaving that another process can produce: the reader runs right
+    # after the freeze commit and before advance() creates the tag
+    real_create_tag = raj._enclave.create_tag
+    seen = []
+
+    def create_tag_after_a_reader(name, snapshot_id):
+        seen.append([fc.ref for fc in lin.history()])
+        real_create_tag(name, snapshot_id)
+
+    raj._enclave.create_tag = create_tag_after_a_reader
+    frozen = raj.advance(message="CAD gate passed")
+    assert seen == [["AMPEL360@CAD#1"]]
+    assert frozen.ref == "AMPEL360@CAD#1"
+    assert [fc.ref for fc in lin.history()] == ["AMPEL360@CAD#1"]

@@ -27,7 +27,7 @@ from pathlib import Path
 import hypothesis.strategies as st
 import pytest
 from hypothesis import HealthCheck, event, settings
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 import pluma
 from pluma import AccessDenied, ConflictError, GateNotPassed, Phase, StaleContextError, StateError
@@ -80,13 +80,13 @@ class LifecycleMachine(RuleBasedStateMachine):
         self.mb_oew: float | None = None  # oew the stored mass breakdown was built from
         self.contributors: set[str] = set()
         self.approvals: list[dict] = []  # {"user", "role", "phase", "epoch", "rev"}
-        self.frozen: list[dict] = []  # {"ref", "id", "params", "phase", "n"}
+        self.frozen: list[dict] = []  # {"ref", "id", "params", "phase", "n", "rev"}
         self.freeze_counts: dict[str, int] = {}
         self.expected_log: list[tuple[str, str]] = [("admin", "create")]  # (author, kind), oldest first
         self.changes = 0  # counts every successful commit
         self.last_report: tuple[bool, int] | None = None  # (passed, self.changes when evaluated)
         self.prev_refs: list[str] = []
-        # a long-lived handle of ana's: what it last read
+        # a long-lived handle of ana's (opened in start): what it last read
         self.handle = None
         self.handle_epoch = 0
         self.handle_param_rev: dict[str, int] = {}
@@ -95,13 +95,24 @@ class LifecycleMachine(RuleBasedStateMachine):
     def start(self, prefill):
         """Half the runs start with a complete CAD context (baseline and mass breakdown) by ana."""
         if prefill:
-            ctx = self.prog["ana"].context
-            values = {n: v[0] for n, v in CANDIDATES.items()}
+            self._fill_baseline()
+        self.open_handle()
+
+    def _fill_baseline(self) -> None:
+        """ana writes every CAD baseline value and a matching mass breakdown in one commit."""
+        ctx = self.prog["ana"].context
+        values = {n: v[0] for n, v in CANDIDATES.items()}
+
+        def write():
             with ctx.transaction(message="CAD sizing") as tx:
                 tx.set_params(**values)
                 tx.put_dataset("mass_breakdown", mass_breakdown(MASS_BREAKDOWN_OEW[0]))
-            self._content_change("ana", values, dataset_oew=MASS_BREAKDOWN_OEW[0])
-        self.open_handle()
+
+        if self.held:
+            _raises(StateError, write)
+            return
+        write()
+        self._content_change("ana", values, dataset_oew=MASS_BREAKDOWN_OEW[0])
 
     def teardown(self) -> None:
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -192,7 +203,6 @@ class LifecycleMachine(RuleBasedStateMachine):
         self.handle_epoch = self.epoch
         self.handle_param_rev = dict(self.param_rev)
 
-    @precondition(lambda self: self.handle is not None)
     @rule(data=st.data(), prefer_changed=st.booleans())
     def write_through_handle(self, data, prefer_changed):
         changed = sorted(n for n in self.param_rev if self.handle_param_rev.get(n) != self.param_rev[n])
@@ -217,7 +227,6 @@ class LifecycleMachine(RuleBasedStateMachine):
     def _last_author(self, name: str) -> str:
         return self.prog["lin"].context.params.info(name).author
 
-    @precondition(lambda self: self.handle is not None)
     @rule()
     def refresh_handle(self):
         self.handle.refresh()
@@ -251,10 +260,10 @@ class LifecycleMachine(RuleBasedStateMachine):
     @rule()
     def approve_quality(self):
         gate = self.prog["lin"].gate()
-        if self.held:
-            _raises(StateError, gate.approve)
-        elif "quality" not in GATE_APPROVALS[self.phase]:
+        if "quality" not in GATE_APPROVALS[self.phase]:  # the role is checked before the program's state
             _raises(AccessDenied, gate.approve)
+        elif self.held:
+            _raises(StateError, gate.approve)
         elif any(a["user"] == "lin" for a in self._valid_approvals()):
             _raises(StateError, gate.approve)
         else:
@@ -263,9 +272,12 @@ class LifecycleMachine(RuleBasedStateMachine):
                                    "rev": self.rev})
             self._committed("lin", "approval")
 
-    @rule()
-    def go(self):
-        """The usual sequence at a gate: the approvers approve, raj evaluates and advances."""
+    @rule(fix_first=st.booleans())
+    def go(self, fix_first):
+        """The usual sequence at a gate: (ana restores the baseline,) the approvers approve,
+        raj evaluates and advances."""
+        if fix_first:
+            self._fill_baseline()
         self.approve_chief()
         self.approve_quality()
         self.evaluate_then_advance()
