@@ -17,6 +17,7 @@ from ..names import validate_item_name
 from ..programs.phases import classification_rank
 from .params import RESERVED, unknown_param_error
 from .view import ARTIFACT_PREFIX, DATA_PREFIX, param_specs
+from .working import _dataset_shape
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..programs.program import Program
@@ -27,22 +28,37 @@ __all__ = ["clone_frozen", "reuse_ratio"]
 _UNSET: Any = object()
 
 
-def reuse_ratio(txn) -> dict[str, Any]:
-    """Shared and total bytes of the context in an open session (against its parent)."""
-    sizes = {k: v for k, v in txn.sizes("").items()
-             if k.startswith((f"{DATA_PREFIX}/", f"{ARTIFACT_PREFIX}/")) or k == "context/zarr.json"}
+def reuse_ratio(txn, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Shared and total bytes of the context in an open session (against its parent).
+
+    Totals come from the stored sizes the manifest records for each dataset and
+    artifact (kept current at every write), so the cost does not grow with the
+    data; only the objects this session changed are measured.
+    """
+    records = [r for kind in ("datasets", "artifacts") for r in manifest.get(kind, {}).values()]
+    if all("stored_bytes" in r for r in records):
+        total = sum(int(r["stored_bytes"]) for r in records) + _size(txn, "context/zarr.json")
+    else:  # written by an older version: measure everything
+        total = sum(v for k, v in txn.sizes("").items()
+                    if k.startswith((f"{DATA_PREFIX}/", f"{ARTIFACT_PREFIX}/")) or k == "context/zarr.json")
     changed_keys: set[str] = set()
     status = txn.session.status()
     for path in list(status.new_groups) + list(status.new_arrays) + list(status.updated_groups) + list(status.updated_arrays):
-        changed_keys.add(f"{path.strip('/')}/zarr.json")
+        if path.strip("/").startswith((DATA_PREFIX, ARTIFACT_PREFIX, "context")):
+            changed_keys.add(f"{path.strip('/')}/zarr.json")
     for path, coords in status.updated_chunks.items():
         for c in coords:
             changed_keys.add(f"{path.strip('/')}/c/" + "/".join(str(i) for i in c))
-    total = sum(sizes.values())
-    changed = sum(sizes.get(k, 0) for k in changed_keys)
-    shared = total - changed
+    changed = sum(_size(txn, k) for k in changed_keys)
+    shared = max(total - changed, 0)
     return {"total_bytes": int(total), "shared_bytes": int(shared),
             "ratio": (shared / total) if total else 1.0}
+
+
+def _size(txn, key: str) -> int:
+    from ..memory.enclave import _stored_size
+
+    return _stored_size(txn.store, key)
 
 
 def clone_frozen(
@@ -120,15 +136,10 @@ def clone_frozen(
         for key, (value, unit) in coerced.items():
             manifest.setdefault("params", {})[key] = {"value": value, "unit": unit, **record}
         for key, ds in datasets.items():
-            mode = txn.put_dataset(f"{DATA_PREFIX}/{key}", ds)
             previous = manifest.get("datasets", {}).get(key) or {}
-            entry = dict(record, write=mode)
-            if mode == "region":
-                entry.update({k: previous[k] for k in ("dims", "variables", "nbytes") if k in previous})
-            else:
-                entry.update(dims={str(k): int(v) for k, v in ds.sizes.items()},
-                             variables=sorted(str(v) for v in ds.data_vars), nbytes=int(ds.nbytes))
-            manifest.setdefault("datasets", {})[key] = entry
+            mode, stored = txn.put_dataset(f"{DATA_PREFIX}/{key}", ds, previous.get("stored_bytes"))
+            manifest.setdefault("datasets", {})[key] = dict(record, write=mode, stored_bytes=stored,
+                                                            **_dataset_shape(ds, mode, previous))
         manifest["rev"] = rev
         labelled = {item.get("label") for kind in ("params", "datasets", "artifacts")
                     for item in manifest.get(kind, {}).values()}
@@ -139,7 +150,7 @@ def clone_frozen(
             )
         if coerced or datasets:
             txn.put_doc("context", manifest)
-        origin["reuse"] = reuse_ratio(txn)
+        origin["reuse"] = reuse_ratio(txn, manifest)
 
     inherit = {"declared": dict(fc._state.get("declared") or {}),
                "gate_overrides": dict(current.get("gate_overrides") or {})}

@@ -38,6 +38,14 @@ class _Op:
     extra: dict
 
 
+def _dataset_shape(ds, mode: str, previous: dict[str, Any]) -> dict[str, Any]:
+    """What the manifest records of a dataset's shape after a write."""
+    if mode == "region":  # a region of the stored dataset: its shape is unchanged
+        return {k: previous[k] for k in ("dims", "variables", "nbytes") if k in previous}
+    return {"dims": {str(k): int(v) for k, v in ds.sizes.items()},
+            "variables": sorted(str(v) for v in ds.data_vars), "nbytes": int(ds.nbytes)}
+
+
 class Transaction:
     """Changes collected by :meth:`Context.transaction`, committed once on exit."""
 
@@ -253,20 +261,14 @@ class Context(ContextView):
                     record = {"value": op.value, **op.extra, **record}
                 elif op.kind == "dataset":
                     ds = op.value
-                    mode = txn.put_dataset(f"{DATA_PREFIX}/{op.name}", ds)
                     previous = manifest.get("datasets", {}).get(op.name) or {}
-                    if mode == "region":  # a region of the stored dataset: its shape is unchanged
-                        record.update({k: previous[k] for k in ("dims", "variables", "nbytes") if k in previous})
-                    else:
-                        record.update(
-                            dims={str(k): int(v) for k, v in ds.sizes.items()},
-                            variables=sorted(str(v) for v in ds.data_vars),
-                            nbytes=int(ds.nbytes),
-                        )
+                    mode, stored = txn.put_dataset(f"{DATA_PREFIX}/{op.name}", ds, previous.get("stored_bytes"))
+                    record.update(_dataset_shape(ds, mode, previous), stored_bytes=stored)
                     record["write"] = mode
                 else:
-                    txn.put_artifact(f"{ARTIFACT_PREFIX}/{op.name}", op.value, {"pluma": op.extra})
-                    record.update(op.extra)
+                    path = f"{ARTIFACT_PREFIX}/{op.name}"
+                    txn.put_artifact(path, op.value, {"pluma": op.extra})
+                    record.update(op.extra, stored_bytes=int(sum(txn.sizes(path + "/").values())))
                 manifest.setdefault(section, {})[op.name] = record
             manifest["rev"] = new_rev
             contributors = state.setdefault("contributors", [])

@@ -18,8 +18,11 @@ tip, so validation always sees the state it commits on top of.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
+import threading
+from collections import OrderedDict
 import random
 import time
 from dataclasses import dataclass
@@ -38,6 +41,9 @@ __all__ = ["Enclave", "Snapshot", "WriteTxn", "CommitInfo"]
 
 T = TypeVar("T")
 ARTIFACT_CHUNK = 4 * 1024 * 1024
+_MISSING = object()
+_EMPTY_GROUP = b'{"zarr_format":3,"node_type":"group","attributes":{}}'
+_DOC_CACHE_SIZE = 4096
 _MAX_ATTEMPTS = 50
 
 
@@ -78,13 +84,28 @@ class Snapshot:
         except (GroupNotFoundError, FileNotFoundError, KeyError):
             return None
 
+    _cacheable = True  # a read-only snapshot never changes: its documents can be cached by id
+
     def doc(self, path: str, default: Any = None) -> Any:
         """The JSON document stored at ``path`` (``default`` if there is none)."""
-        group = self._group(path)
-        if group is None:
-            return default
-        attrs = group.attrs.asdict()
-        return attrs.get("doc", default)
+        key = (self.id, path)
+        if self._cacheable:
+            hit = self.enclave._doc_cache_get(key)
+            if hit is not _MISSING:
+                return copy.deepcopy(hit) if hit is not None else default
+        doc = self._read_doc(path)
+        if self._cacheable:
+            self.enclave._doc_cache_put(key, doc)
+        return copy.deepcopy(doc) if doc is not None else default
+
+    def _read_doc(self, path: str) -> Any:
+        from zarr.core.buffer import default_buffer_prototype
+        from zarr.core.sync import sync
+
+        raw = sync(self.store.get(f"{path}/zarr.json", prototype=default_buffer_prototype()))
+        if raw is None:
+            return None
+        return json.loads(raw.to_bytes()).get("attributes", {}).get("doc")
 
     def has(self, path: str) -> bool:
         import zarr
@@ -172,36 +193,54 @@ class WriteTxn(Snapshot):
     ``metadata`` is the commit metadata; a change may add to it.
     """
 
+    _cacheable = False  # an open session changes as the change writes
+
     def __init__(self, enclave: "Enclave", session, metadata: dict[str, Any]) -> None:
         super().__init__(enclave, session)
         self.metadata = metadata
 
     def put_doc(self, path: str, doc: Any) -> None:
-        import zarr
+        """Store a JSON document as the attributes of the Zarr group at ``path``
+        (its ``zarr.json`` written directly: one request instead of zarr's several)."""
+        from zarr.core.buffer import cpu
+        from zarr.core.sync import sync
 
-        group = zarr.open_group(self.store, path=path, mode="a")
-        group.attrs.put({"doc": doc})
+        body = json.dumps({"zarr_format": 3, "node_type": "group", "attributes": {"doc": doc}},
+                          allow_nan=False, separators=(",", ":"))
+        store = self.store
 
-    def put_dataset(self, path: str, ds) -> str:
+        async def write() -> None:
+            parts = path.split("/")
+            for i in range(len(parts)):  # make sure every ancestor group exists (the root included)
+                parent = "/".join(parts[:i])
+                key = f"{parent}/zarr.json" if parent else "zarr.json"
+                if not await store.exists(key):
+                    await store.set(key, cpu.Buffer.from_bytes(_EMPTY_GROUP))
+            await store.set(f"{path}/zarr.json", cpu.Buffer.from_bytes(body.encode()))
+
+        sync(write())
+
+    def put_dataset(self, path: str, ds, stored_bytes: int | None = None) -> tuple[str, int]:
         """Write ``ds`` at ``path``, sharing every chunk that does not change.
 
-        * same variables, dimensions and sizes as the stored dataset: only the
-          chunks whose values differ are written (``"chunks"``);
-        * same variables but smaller along some dimensions: ``ds`` is a region of
-          the stored dataset, located by its index coordinates, and only that
-          region is written (``"region"``);
+        * same variables and layout as the stored dataset, or a region of it
+          (smaller along dimensions whose index coordinates locate it): only the
+          chunks whose values differ are written (``"chunks"`` / ``"region"``);
         * anything else replaces the dataset (``"replace"``).
-        Returns which of the three happened.
+
+        ``stored_bytes`` is what the stored dataset occupied (if known). Returns the
+        mode and what the dataset occupies afterwards, in stored (compressed) bytes.
         """
         from icechunk.xarray import to_icechunk
 
         mode, offsets = _layout_match(self._group(path), ds)
         if mode == "chunks":
-            _write_changed_chunks(self.store, path, ds, offsets)
-            return "region" if offsets else "chunks"
+            delta = _write_changed_chunks(self.store, path, ds, offsets)
+            total = stored_bytes + delta if stored_bytes is not None else sum(self.sizes(path + "/").values())
+            return ("region" if offsets else "chunks"), int(total)
         self.delete(path)
         to_icechunk(ds, self.session, group=path, mode="w")
-        return "replace"
+        return "replace", int(sum(self.sizes(path + "/").values()))
 
     def put_artifact(self, path: str, data: bytes, attrs: dict[str, Any]) -> None:
         import zarr
@@ -280,11 +319,23 @@ def _layout_match(group, ds) -> tuple[str, dict[str, int]]:
     return "chunks", offsets
 
 
-def _write_changed_chunks(store, path: str, ds, offsets: dict[str, int]) -> None:
-    """Write only the stored chunks whose values change (``ds`` placed at ``offsets``)."""
+def _stored_size(store, key: str) -> int:
+    from zarr.core.sync import sync
+
+    try:
+        return int(sync(store.getsize(key)))
+    except (FileNotFoundError, KeyError):
+        return 0
+
+
+def _write_changed_chunks(store, path: str, ds, offsets: dict[str, int]) -> int:
+    """Write only the stored chunks whose values change (``ds`` placed at ``offsets``).
+    Returns the change in stored bytes."""
     import itertools
 
     import zarr
+
+    delta = 0
 
     group = zarr.open_group(store, path=path, mode="r+")
     if not offsets and dict(group.attrs) != dict(ds.attrs):
@@ -298,7 +349,10 @@ def _write_changed_chunks(store, path: str, ds, offsets: dict[str, int]) -> None
         values = np.asarray(var.values)
         if values.ndim == 0:
             if not np.array_equal(arr[...], values, equal_nan=values.dtype.kind == "f"):
+                key = f"{path}/{name}/" + arr.metadata.encode_chunk_key(())
+                before = _stored_size(store, key)
                 arr[...] = values
+                delta += _stored_size(store, key) - before
             continue
         starts = [offsets.get(str(d), 0) for d in var.dims]
         stops = [s + n for s, n in zip(starts, values.shape)]
@@ -310,7 +364,12 @@ def _write_changed_chunks(store, path: str, ds, offsets: dict[str, int]) -> None
             source = tuple(slice(t.start - s, t.stop - s) for t, s in zip(target, starts))
             new = values[source]
             if not np.array_equal(arr[target], new, equal_nan=new.dtype.kind == "f"):
+                coords = tuple(c // k for c, k in zip(corner, arr.chunks))
+                key = f"{path}/{name}/" + arr.metadata.encode_chunk_key(coords)
+                before = _stored_size(store, key)
                 arr[target] = new
+                delta += _stored_size(store, key) - before
+    return delta
 
 
 class Enclave:
@@ -332,6 +391,21 @@ class Enclave:
             raise StorageError(f"cannot open enclave {name!r} at {root.uri}: {exc}") from exc
         lock_path = root.lock_path(name)
         self.lock = CommitLock(lock_path) if lock_path is not None else NullLock()
+        self._doc_cache: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        self._doc_cache_lock = threading.Lock()
+
+    def _doc_cache_get(self, key: tuple[str, str]) -> Any:
+        with self._doc_cache_lock:
+            if key in self._doc_cache:
+                self._doc_cache.move_to_end(key)
+                return self._doc_cache[key]
+        return _MISSING
+
+    def _doc_cache_put(self, key: tuple[str, str], doc: Any) -> None:
+        with self._doc_cache_lock:
+            self._doc_cache[key] = doc
+            while len(self._doc_cache) > _DOC_CACHE_SIZE:
+                self._doc_cache.popitem(last=False)
 
     @staticmethod
     def exists(root: WorkspaceRoot, name: str) -> bool:
