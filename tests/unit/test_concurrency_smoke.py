@@ -81,7 +81,28 @@ def _shared_program_worker(root: str, k: int, barrier, results) -> None:
     _exit_after_reporting(results)
 
 
-def _run_workers(target, root: Path) -> None:
+N_FREEZES = 5
+
+
+def _freezing_worker(root: str, k: int, barrier, results) -> None:
+    """chief{k} changes and freezes program F{k} N_FREEZES times (a gate with no checks)."""
+    try:
+        user = f"chief{k}"
+        prog = pluma.open(root, user=user).program(f"F{k}")
+        _warm_up()
+        barrier.wait(timeout=60)
+        done = 0
+        for i in range(N_FREEZES):
+            prog.context.set_params(mtow=60000.0 + i)
+            prog.advance(message=f"freeze {i}")
+            done += 1
+        results.put((k, done, None))
+    except BaseException:
+        results.put((k, -1, traceback.format_exc()))
+    _exit_after_reporting(results)
+
+
+def _run_workers(target, root: Path, expected: int = N_COMMITS) -> None:
     """Start N_WORKERS spawned processes released together by a barrier; fail on any error."""
     mp = multiprocessing.get_context("spawn")
     barrier = mp.Barrier(N_WORKERS)
@@ -101,7 +122,7 @@ def _run_workers(target, root: Path) -> None:
     errors = [tb for _, _, tb in reports if tb]
     assert not errors, "a writer failed:\n" + "\n".join(errors)
     assert sorted(k for k, _, _ in reports) == list(range(N_WORKERS))
-    assert all(done == N_COMMITS for _, done, _ in reports), reports
+    assert all(done == expected for _, done, _ in reports), reports
     assert all(p.exitcode == 0 for p in procs), [p.exitcode for p in procs]
 
 
@@ -235,3 +256,29 @@ def test_reader_between_freeze_commit_and_tag_does_not_break_advance(local_ws):
     assert seen == [["AMPEL360@CAD#1"]]
     assert frozen.ref == "AMPEL360@CAD#1"
     assert [fc.ref for fc in lin.history()] == ["AMPEL360@CAD#1"]
+
+
+def test_concurrent_freezes_are_all_tagged_and_indexed(tmp_path):
+    """Freezes in four processes at once: every tag and every index entry is there."""
+    root = tmp_path / "ws"
+    admin = pluma.open(root, user="admin")
+    open_gate = {"requires": {}, "checks": [], "approvals": []}
+    for k in range(N_WORKERS):
+        prog = admin.create_program(f"F{k}", members={f"chief{k}": ["chief_engineer"], "admin": ["program_manager"]})
+        for phase in pluma.Phase:
+            prog.set_gate(phase, {"phase": phase.value, **open_gate})
+
+    _run_workers(_freezing_worker, root, expected=N_FREEZES)
+
+    ws = pluma.open(root, user="admin")
+    phases = [p.value for p in pluma.Phase][:N_FREEZES]
+    for k in range(N_WORKERS):
+        refs = [fc.ref for fc in ws.program(f"F{k}").history()]
+        assert refs == [f"F{k}@{phase}#1" for phase in phases]
+    from pluma.query import FrozenIndex
+
+    indexed = sorted(e["ref"] for e in FrozenIndex(ws).entries())  # written by the workers, not healed
+    assert indexed == sorted(f"F{k}@{phase}#1" for k in range(N_WORKERS) for phase in phases)
+    df = ws.query(params=["mtow"])
+    assert len(df) == N_WORKERS * N_FREEZES
+    assert sorted(df[df["program"] == "F0"]["mtow"]) == [60000.0 + i for i in range(N_FREEZES)]
