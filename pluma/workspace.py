@@ -210,6 +210,25 @@ class Workspace:
         self._default.update(REGISTRY_BRANCH, change, message=f"add users {', '.join(missing)}",
                              metadata={"author": self.user, "kind": "user"})
 
+    def settings(self) -> dict[str, Any]:
+        """Organisation-wide settings (e.g. ``capacity_threshold``)."""
+        return dict(self._registry_doc("settings", {}) or {})
+
+    def set_capacity_threshold(self, amount: float) -> None:
+        """The organisation's approval threshold for capacity requests (admin only)."""
+        if isinstance(amount, bool) or not isinstance(amount, (int, float)) or amount < 0:
+            raise InvalidInputError(f"threshold must be a number >= 0, got {amount!r}")
+        self._require_admin("set the capacity threshold")
+
+        def change(txn):
+            settings = txn.doc("settings", {}) or {}
+            settings["capacity_threshold"] = float(amount)
+            txn.put_doc("settings", settings)
+            self._append_event(txn, "capacity_threshold", threshold=float(amount))
+
+        self._default.update(REGISTRY_BRANCH, change, message=f"capacity threshold {amount}",
+                             metadata={"author": self.user, "kind": "settings"})
+
     def _append_event(self, txn, kind: str, **detail: Any) -> None:
         events = txn.doc("events", [])
         events.append({"time": now(), "user": self.user, "kind": kind, **detail})

@@ -226,6 +226,38 @@ class Program:
                                           metadata={"author": self._user, "kind": "member"})
         self._ws._mirror_members(self.key, members)
 
+    # -- capacity -----------------------------------------------------------
+    def capacity_requests(self) -> list[dict[str, Any]]:
+        """Capacity requests of this program, oldest first (status pending / approved / rejected)."""
+        from ..capacity.requests import list_requests
+
+        return list_requests(self)
+
+    def approve_capacity(self, request_id: str, comment: str = "") -> dict[str, Any]:
+        """Approve a pending capacity request (finance, not the requester): the quotas change."""
+        from ..capacity.requests import decide_request
+
+        return decide_request(self, request_id, approve=True, comment=comment)
+
+    def reject_capacity(self, request_id: str, reason: str) -> dict[str, Any]:
+        from ..capacity.requests import decide_request
+
+        return decide_request(self, request_id, approve=False, comment=_reason(reason, "reject"))
+
+    def set_capacity_threshold(self, amount: float | None) -> None:
+        """This program's approval threshold for capacity requests (None: the organisation's)."""
+        if amount is not None and (isinstance(amount, bool) or not isinstance(amount, (int, float)) or amount < 0):
+            raise InvalidInputError(f"threshold must be a number >= 0 or None, got {amount!r}")
+
+        def change(txn):
+            state = self._require("manage_members", txn.doc("program", {}))
+            state.setdefault("capacity", {})["threshold"] = amount
+            self._append_event(txn, "capacity_threshold", threshold=amount)
+            txn.put_doc("program", state)
+
+        self._enclave.update(self._branch, change, message=f"capacity threshold {amount}",
+                             metadata={"author": self._user, "kind": "capacity"})
+
     # -- gate decisions: go, hold, recycle, kill ----------------------------
     def _transition(self, operation: str, kind: str, mutate, message: str) -> dict[str, Any]:
         def change(txn):

@@ -21,6 +21,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "manage_members": frozenset({"program_manager"}),
     "set_gate": frozenset({"program_manager"}),
     "approve_capacity": frozenset({"finance"}),
+    "request_capacity": frozenset({"chief_engineer", "program_manager"}),
 }
 
 _DESCRIPTIONS = {
@@ -35,6 +36,7 @@ _DESCRIPTIONS = {
     "manage_members": "manage members",
     "set_gate": "override gate definitions",
     "approve_capacity": "approve capacity requests",
+    "request_capacity": "request capacity",
 }
 
 
