@@ -19,6 +19,7 @@ import sys
 import click
 
 from ._app import PlumaGroup, State, parse_pairs
+from .capacity import capacity, kpis
 from .catalog import catalog
 from .context import context
 from .demo import demo
@@ -90,6 +91,8 @@ for _command in (init, user, program, context, gate, advance, rework, hold, resu
 for _command in (clone, diff, query, reindex):
     cli.add_command(_command)
 cli.add_command(catalog)
+cli.add_command(capacity)
+cli.add_command(kpis)
 
 
 def main(argv: list[str] | None = None) -> None:
