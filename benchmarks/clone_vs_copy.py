@@ -37,6 +37,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _disk import disk_usage  # noqa: E402
+
 os.environ.setdefault("ICECHUNK_LOG", "error")
 
 COLS = 1024  # columns (dimension y); one row = 8 KiB of float64
@@ -57,16 +60,6 @@ def human(n: float) -> str:
             return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
         n /= 1024
     return f"{n:.1f} GiB"
-
-
-def disk_usage(folder: Path) -> dict[str, int]:
-    """Bytes under ``folder`` per top-level entry (chunks, manifests, snapshots, ...)."""
-    out: dict[str, int] = {}
-    for root, _, files in os.walk(folder):
-        rel = Path(root).relative_to(folder)
-        top = rel.parts[0] if rel.parts else "."
-        out[top] = out.get(top, 0) + sum(os.path.getsize(os.path.join(root, f)) for f in files)
-    return out
 
 
 def drop_caches() -> bool:

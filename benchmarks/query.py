@@ -35,6 +35,9 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _disk import disk_usage  # noqa: E402
+
 os.environ.setdefault("ICECHUNK_LOG", "error")
 
 PHASES = ["CAD", "CAE", "CAI", "CAO", "CAM", "CAP", "CAV", "CMP", "CAS"]
@@ -87,15 +90,6 @@ def iso(dt: datetime) -> str:
 
 def freeze_time(i: int, j: int) -> str:
     return iso(EPOCH + timedelta(hours=7 * i) + timedelta(days=4 * j, minutes=j))
-
-
-def disk_usage(folder: Path) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for root, _, files in os.walk(folder):
-        rel = Path(root).relative_to(folder)
-        top = rel.parts[0] if rel.parts else "."
-        out[top] = out.get(top, 0) + sum(os.path.getsize(os.path.join(root, f)) for f in files)
-    return out
 
 
 # -- building ------------------------------------------------------------------
