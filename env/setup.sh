@@ -44,6 +44,6 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     touch "$stamp"
 fi
 # configurable-http-proxy for the local JupyterHub (hub-config/, integration tests).
-# Optional for the library itself: warn instead of failing without npm.
-env/install-node-tools.sh || echo "warning: configurable-http-proxy not installed; the JupyterHub integration tests will be skipped" >&2
+# The JupyterHub integration tests need configurable-http-proxy: the set-up fails loudly without it.
+bash env/install-node-tools.sh
 echo "PLUMA environment ready: $here/.venv ($(.venv/bin/python --version))"

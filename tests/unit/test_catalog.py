@@ -19,8 +19,8 @@ import pluma
 from pluma.catalog import EntryName, entry_name, export_catalog, parse_entry_name
 from pluma.programs.phases import Phase
 
-intake = pytest.importorskip("intake")
-xr = pytest.importorskip("xarray")
+import intake  # noqa: E402
+import xarray as xr  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_CATALOG = ROOT / "catalogs" / "demo.yaml"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
+import nbformat  # noqa: E402
+import nbclient  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 TUTORIALS = sorted((ROOT / "notebooks" / "tutorials").glob("*.ipynb"))
