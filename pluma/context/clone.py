@@ -35,9 +35,12 @@ def reuse_ratio(txn, manifest: dict[str, Any]) -> dict[str, Any]:
     artifact (kept current at every write), so the cost does not grow with the
     data; only the objects this session changed are measured.
     """
+    from ..memory.enclave import _stored_sizes
+
     records = [r for kind in ("datasets", "artifacts") for r in manifest.get(kind, {}).values()]
-    if all("stored_bytes" in r for r in records):
-        total = sum(int(r["stored_bytes"]) for r in records) + _size(txn, "context/zarr.json")
+    known = all("stored_bytes" in r for r in records)
+    if known:
+        total = sum(int(r["stored_bytes"]) for r in records)
     else:  # written by an older version: measure everything
         total = sum(v for k, v in txn.sizes("").items()
                     if k.startswith((f"{DATA_PREFIX}/", f"{ARTIFACT_PREFIX}/")) or k == "context/zarr.json")
@@ -49,16 +52,14 @@ def reuse_ratio(txn, manifest: dict[str, Any]) -> dict[str, Any]:
     for path, coords in status.updated_chunks.items():
         for c in coords:
             changed_keys.add(f"{path.strip('/')}/c/" + "/".join(str(i) for i in c))
-    changed = sum(_size(txn, k) for k in changed_keys)
+    keys = sorted(changed_keys)
+    sizes = _stored_sizes(txn.store, keys + (["context/zarr.json"] if known else []))
+    if known:
+        total += sizes.pop()
+    changed = sum(sizes)
     shared = max(total - changed, 0)
     return {"total_bytes": int(total), "shared_bytes": int(shared),
             "ratio": (shared / total) if total else 1.0}
-
-
-def _size(txn, key: str) -> int:
-    from ..memory.enclave import _stored_size
-
-    return _stored_size(txn.store, key)
 
 
 def clone_frozen(

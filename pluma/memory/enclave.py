@@ -320,12 +320,25 @@ def _layout_match(group, ds) -> tuple[str, dict[str, int]]:
 
 
 def _stored_size(store, key: str) -> int:
+    return _stored_sizes(store, [key])[0]
+
+
+def _stored_sizes(store, keys: list[str]) -> list[int]:
+    """Stored sizes of ``keys`` (0 for an absent chunk), in one round trip."""
     from zarr.core.sync import sync
 
-    try:
-        return int(sync(store.getsize(key)))
-    except (FileNotFoundError, KeyError):
-        return 0
+    async def one(key: str) -> int:
+        try:
+            return int(await store.getsize(key))
+        except (FileNotFoundError, KeyError):
+            return 0
+
+    async def collect() -> list[int]:
+        import asyncio
+
+        return list(await asyncio.gather(*(one(k) for k in keys)))
+
+    return sync(collect()) if keys else []
 
 
 def _write_changed_chunks(store, path: str, ds, offsets: dict[str, int]) -> int:
@@ -335,11 +348,10 @@ def _write_changed_chunks(store, path: str, ds, offsets: dict[str, int]) -> int:
 
     import zarr
 
-    delta = 0
-
     group = zarr.open_group(store, path=path, mode="r+")
     if not offsets and dict(group.attrs) != dict(ds.attrs):
         group.attrs.put(dict(ds.attrs))
+    writes: list[tuple[Any, Any, Any, str]] = []  # (array, selection, values, chunk key)
     for name, var in ds.variables.items():
         arr = zarr.open_array(store, path=f"{path}/{name}", mode="r+")
         attrs = {k: v for k, v in arr.attrs.items() if k != "_FillValue"}
@@ -349,10 +361,7 @@ def _write_changed_chunks(store, path: str, ds, offsets: dict[str, int]) -> int:
         values = np.asarray(var.values)
         if values.ndim == 0:
             if not np.array_equal(arr[...], values, equal_nan=values.dtype.kind == "f"):
-                key = f"{path}/{name}/" + arr.metadata.encode_chunk_key(())
-                before = _stored_size(store, key)
-                arr[...] = values
-                delta += _stored_size(store, key) - before
+                writes.append((arr, Ellipsis, values, f"{path}/{name}/" + arr.metadata.encode_chunk_key(())))
             continue
         starts = [offsets.get(str(d), 0) for d in var.dims]
         stops = [s + n for s, n in zip(starts, values.shape)]
@@ -365,11 +374,12 @@ def _write_changed_chunks(store, path: str, ds, offsets: dict[str, int]) -> int:
             new = values[source]
             if not np.array_equal(arr[target], new, equal_nan=new.dtype.kind == "f"):
                 coords = tuple(c // k for c, k in zip(corner, arr.chunks))
-                key = f"{path}/{name}/" + arr.metadata.encode_chunk_key(coords)
-                before = _stored_size(store, key)
-                arr[target] = new
-                delta += _stored_size(store, key) - before
-    return delta
+                writes.append((arr, target, new, f"{path}/{name}/" + arr.metadata.encode_chunk_key(coords)))
+    keys = [w[3] for w in writes]
+    before = _stored_sizes(store, keys)
+    for arr, target, new, _ in writes:
+        arr[target] = new
+    return sum(_stored_sizes(store, keys)) - sum(before)
 
 
 class Enclave:
