@@ -27,6 +27,7 @@ from .frozen import clone, diff, query, reindex
 from .gates import gate
 from .lifecycle import advance, events, hold, history, kill, resume, rework
 from .programs import program
+from .sweeps import sweep
 from .workspace import init, user
 
 __all__ = ["cli", "main"]
@@ -93,6 +94,7 @@ for _command in (clone, diff, query, reindex):
 cli.add_command(catalog)
 cli.add_command(capacity)
 cli.add_command(kpis)
+cli.add_command(sweep)
 
 
 def main(argv: list[str] | None = None) -> None:

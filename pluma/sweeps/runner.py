@@ -1,0 +1,600 @@
+"""Parameter sweeps on Dask: a function and a grid (or a list of points) become an
+xarray Dataset, optionally stored in a program's working context.
+
+How a sweep runs
+----------------
+* **Points.** A grid ``{"aspect_ratio": [...], "taper_ratio": [...]}`` is
+  the outer product of its axes (C order: the last axis varies fastest); the
+  result's dimensions are the grid axes, in the order given, with the grid
+  values as coordinates. ``points=[{...}, ...]`` gives a dimension ``point``
+  with each parameter as a coordinate along it. ``func(**point)`` returns a
+  mapping of scalar results (or one scalar, stored as ``result``): one data
+  variable per key.
+* **Batching.** Dask costs roughly 1 ms of scheduler and worker overhead per
+  task (its documentation says so; about 2.5 ms end to end was measured here
+  on a 2-core machine), so one task per point would waste most of a cluster on
+  cheap points. A first *probe* wave sends one small batch per worker thread;
+  the first probe that finishes gives the time of one point on a worker, and
+  the rest is cut into batches of about ``TARGET_TASK_S`` (0.2 s: overhead
+  ≲ 0.5 %) — longer on big clusters, ``cores / SCHEDULER_TASKS_PER_S``
+  seconds (1 s at 100 threads), so that the one scheduler is asked for at
+  most ~100 tasks a second whatever the cluster size — and never so large
+  that there are fewer than ``TASKS_PER_CORE`` tasks per worker thread left
+  (which would leave threads idle at the end); between half and all of that
+  size, the one whose last wave of tasks leaves the fewest threads idle
+  (:func:`batch_size_for`). Points longer than the target run one per task.
+  ``batch_size=`` skips the probe. ``ds.attrs["batching"]`` says what was done.
+* **Failures.** A point that raises becomes NaN in every result variable,
+  ``False`` in the boolean variable ``ok``, and an entry
+  ``{"index", "point", "error", "message"}`` in ``ds.attrs["errors"]``
+  (JSON). A batch lost with its worker (a crash) marks its points failed the
+  same way. A sweep is never lost for a failing point; only a sweep in which
+  *every* point fails raises (``InvalidInputError``; its usage is still
+  recorded, and the Dataset of errors is on the exception as
+  ``exc.sweep_result``).
+* **Progress.** In a notebook an ipywidgets bar, in a terminal a rich bar on
+  stderr, otherwise (or with ``progress=False``) none.
+* **Chunks.** Results are chunked along the first grid axis only (whole
+  along the others, about ``CHUNK_POINTS`` points a chunk), through the
+  variables' ``encoding["chunks"]``; the returned arrays are numpy arrays.
+
+Storing and why the workers do not write
+----------------------------------------
+With ``program=`` and ``name=``, the Dataset is stored as dataset ``name`` of
+the program's working context with provenance ``source="sweep:<function>"``,
+in one commit made through :meth:`pluma.Context.transaction` — the library's
+single commit path (:meth:`pluma.memory.Enclave.update`). The workers return
+their result blocks (a few numbers per point, tiny next to the compute) and
+the client writes them. Workers writing chunks into forked Icechunk sessions
+merged by the client was considered and rejected: ``Enclave.update`` re-runs
+a change on the new tip after a lost commit race, and forks taken from the
+older session cannot be merged into the retried one; the workers would need
+the workspace's storage credentials; and the context's bookkeeping (manifest
+revision, conflict check, only-changed-chunks writes, stored bytes) would be
+bypassed. Permission and state (write role, program not on hold or killed, a
+valid name) are checked *before* any compute; the context handle is opened
+after the compute, so a long sweep does not conflict with edits made
+meanwhile. If storing fails anyway, the computed Dataset is on the exception
+as ``exc.sweep_result``.
+
+Every sweep with ``program=`` also records its usage (see
+:mod:`pluma.sweeps.metering`) as a ``usage`` event of the program;
+``ds.attrs["usage"]`` holds the same record.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import json
+import logging
+import math
+import sys
+import time
+import uuid
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from ..errors import InvalidInputError, PlumaError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import xarray as xr
+    from distributed import Client
+
+    from ..programs.program import Program
+
+log = logging.getLogger(__name__)
+
+__all__ = ["CHUNK_POINTS", "TARGET_TASK_S", "TASKS_PER_CORE", "batch_size_for", "run", "target_task_s"]
+
+TARGET_TASK_S = 0.2      #: aim for tasks of at least this many seconds
+SCHEDULER_TASKS_PER_S = 100  #: on big clusters, lengthen tasks so the whole cluster asks at most this rate
+TASKS_PER_CORE = 4       #: keep at least this many tasks per worker thread (load balance)
+PROBE_POINTS = 2         #: points in each probe task
+CHUNK_POINTS = 65536     #: points per stored chunk (along the first axis)
+MAX_RECORDED_ERRORS = 1000
+OK = "ok"
+
+
+# -- the work a task does on a worker ----------------------------------------------
+def _scalar(key: str, value: Any) -> Any:
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if isinstance(value, (bool, int, float, complex, str, np.generic)):
+        return value
+    shape = getattr(value, "shape", None)
+    raise TypeError(f"result {key!r} is not a scalar ({type(value).__name__}"
+                    f"{f' of shape {shape}' if shape is not None else ''}); a sweep stores one value per point and key")
+
+
+def _run_batch(func: Callable, points: list[dict[str, Any]]) -> dict[str, Any]:
+    """Run ``func`` on each point (on a worker). Never raises for a point."""
+    out: list[tuple[bool, Any]] = []
+    t0 = time.perf_counter()
+    for point in points:
+        try:
+            result = func(**point)
+            if isinstance(result, Mapping):
+                values = {str(k): _scalar(str(k), v) for k, v in result.items()}
+            else:
+                values = {"result": _scalar("result", result)}
+            out.append((True, values))
+        except Exception as exc:  # noqa: BLE001 - a failing point is data, not a lost sweep
+            out.append((False, (type(exc).__name__, str(exc)[:1000])))
+    duration = time.perf_counter() - t0
+    try:
+        import psutil
+
+        rss = int(psutil.Process().memory_info().rss)
+    except Exception:  # noqa: BLE001
+        rss = 0
+    return {"results": out, "duration": duration, "rss": rss}
+
+
+# -- points ---------------------------------------------------------------------------
+def _func_name(func: Callable) -> str:
+    while isinstance(func, functools.partial):
+        func = func.func
+    return getattr(func, "__name__", None) or type(func).__name__
+
+
+def _axis_values(name: str, values: Any) -> np.ndarray:
+    if isinstance(values, (str, bytes)) or np.ndim(values) == 0:
+        values = [values]
+    arr = np.asarray(values)
+    if arr.ndim != 1 or arr.size == 0:
+        raise InvalidInputError(f"grid axis {name!r} must be a non-empty 1-D list of values, got shape {arr.shape}")
+    if arr.dtype.kind == "O":
+        raise InvalidInputError(f"grid axis {name!r} mixes types; give numbers or texts")
+    if len(np.unique(arr)) != arr.size:
+        raise InvalidInputError(f"grid axis {name!r} repeats values; each grid value must be unique")
+    return arr
+
+
+def _plan(grid: Mapping[str, Any] | None, points: Sequence[Mapping[str, Any]] | None):
+    """(axes {name: values}, list of point dicts, shape)."""
+    if (grid is None) == (points is None):
+        raise InvalidInputError("give either grid={axis: values, ...} or points=[{...}, ...] (exactly one)")
+    if grid is not None:
+        if not isinstance(grid, Mapping) or not grid:
+            raise InvalidInputError("grid must be a non-empty mapping {axis name: values}")
+        from ..names import validate_item_name
+
+        axes = {validate_item_name(str(k), "grid axis"): _axis_values(str(k), v) for k, v in grid.items()}
+        if OK in axes:
+            raise InvalidInputError(f"{OK!r} is reserved for the success flag; rename that grid axis")
+        shape = tuple(len(v) for v in axes.values())
+        names = list(axes)
+        plist = [dict(zip(names, (_py(v) for v in combo))) for combo in itertools.product(*axes.values())]
+        return axes, plist, shape
+    if isinstance(points, (str, bytes)) or not isinstance(points, Iterable):
+        raise InvalidInputError("points must be a list of dicts of keyword arguments")
+    plist = []
+    for i, p in enumerate(points):
+        if not isinstance(p, Mapping):
+            raise InvalidInputError(f"points[{i}] must be a dict of keyword arguments, got {type(p).__name__}")
+        plist.append({str(k): v for k, v in p.items()})
+    if not plist:
+        raise InvalidInputError("points is empty: nothing to sweep")
+    return None, plist, (len(plist),)
+
+
+def _py(value: Any) -> Any:
+    """numpy scalars to Python ones (for the function and for JSON)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _jsonable(value: Any) -> Any:
+    value = _py(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+# -- progress ----------------------------------------------------------------------
+class _Progress:
+    """A progress bar: ipywidgets in a notebook, rich on a terminal, else nothing."""
+
+    def __init__(self, total: int, label: str, mode: bool | str) -> None:
+        self.total = total
+        self.done = 0
+        self._rich = self._widget = self._text = None
+        mode = self._choose(mode)
+        if mode == "notebook":
+            import ipywidgets
+            from IPython.display import display
+
+            self._widget = ipywidgets.IntProgress(value=0, min=0, max=total, description="sweep")
+            self._text = ipywidgets.HTML(f"{label}: 0 / {total}")
+            self._label = label
+            display(ipywidgets.HBox([self._widget, self._text]))
+        elif mode == "rich":
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._rich = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                  TimeElapsedColumn(), console=Console(file=sys.stderr), transient=False)
+            self._rich.start()
+            self._task = self._rich.add_task(label, total=total)
+
+    @staticmethod
+    def _choose(mode: bool | str) -> str | None:
+        if mode is False or mode is None or mode == "none":
+            return None
+        if mode in ("notebook", "rich"):
+            return mode
+        if mode is not True:
+            raise InvalidInputError(f"progress must be True, False, 'notebook' or 'rich', got {mode!r}")
+        if "ipykernel" in sys.modules:
+            try:
+                from IPython import get_ipython
+
+                import ipywidgets  # noqa: F401
+
+                shell = get_ipython()
+                if shell is not None and type(shell).__name__ == "ZMQInteractiveShell":
+                    return "notebook"
+            except ImportError:
+                pass
+        stream = sys.stderr
+        return "rich" if hasattr(stream, "isatty") and stream.isatty() else None
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        if self._widget is not None:
+            self._widget.value = self.done
+            self._text.value = f"{self._label}: {self.done} / {self.total}"
+        elif self._rich is not None:
+            self._rich.update(self._task, completed=self.done)
+
+    def close(self) -> None:
+        if self._rich is not None:
+            self._rich.stop()
+        if self._widget is not None:
+            self._widget.bar_style = "success" if self.done >= self.total else "warning"
+
+
+# -- execution ------------------------------------------------------------------------
+def target_task_s(cores: int) -> float:
+    """How long a task should take: ``TARGET_TASK_S``, longer on big clusters."""
+    return max(TARGET_TASK_S, cores / SCHEDULER_TASKS_PER_S)
+
+
+def batch_size_for(points: int, cores: int, per_point_s: float) -> int:
+    """Points per task for ``points`` points of ``per_point_s`` on ``cores`` threads.
+
+    About :func:`target_task_s` per task, at least ``TASKS_PER_CORE`` tasks per
+    thread, and among the sizes from half that up to it, the one that wastes
+    the fewest thread slots in the last wave (so the threads finish together).
+
+    >>> batch_size_for(3200, 100, 0.248)   # 4 points a task: 8 full waves
+    4
+    >>> batch_size_for(60, 2, 0.25)        # long points: one a task
+    1
+    """
+    if points <= 0:
+        return 1
+    cap = max(1, math.ceil(points / (TASKS_PER_CORE * cores)))
+    by_time = math.ceil(target_task_s(cores) / per_point_s) if per_point_s > 0 else cap
+    best = max(1, min(by_time, cap))
+
+    def waste(b: int) -> int:
+        return math.ceil(math.ceil(points / b) / cores) * cores * b - points
+
+    low = max(1, best // 2, best - 10_000)
+    return min(range(low, best + 1), key=lambda b: (waste(b), -b))
+
+
+def _cores(client: "Client") -> int:
+    cores = sum(client.nthreads().values())
+    if not cores:
+        client.wait_for_workers(1, timeout=300)
+        cores = sum(client.nthreads().values())
+    return max(int(cores), 1)
+
+
+def _execute(client: "Client", func: Callable, plist: list[dict], *, batch_size: int | None,
+             bar: _Progress, meter, label: str) -> tuple[list, dict[str, Any]]:
+    """Run every point; returns (outcomes by point index, batching facts)."""
+    from asyncio import CancelledError
+
+    from distributed import as_completed
+
+    n = len(plist)
+    cores = _cores(client)
+    token = uuid.uuid4().hex[:10]
+    outcomes: list[tuple[bool, Any] | None] = [None] * n
+    spans: dict[str, tuple[int, int]] = {}
+    pending = as_completed(loop=client.loop)
+    facts: dict[str, Any] = {"cores": cores, "target_task_s": target_task_s(cores)}
+
+    def submit(start: int, stop: int) -> None:
+        key = f"pluma-sweep-{label}-{token}-{len(spans)}"
+        fut = client.submit(_run_batch, func, plist[start:stop], key=key, pure=False)
+        spans[fut.key] = (start, stop)
+        pending.add(fut)
+
+    def submit_rest(start: int, size: int) -> None:
+        for s in range(start, n, size):
+            submit(s, min(s + size, n))
+
+    meter.start()
+    if batch_size is not None:
+        facts.update(batch_size=batch_size, probe_tasks=0)
+        submit_rest(0, batch_size)
+        decided = True
+        next_start = n
+    else:
+        per_probe = max(1, min(PROBE_POINTS, n // cores))
+        n_probe = min(cores, math.ceil(n / per_probe))
+        for i in range(n_probe):
+            submit(i * per_probe, min((i + 1) * per_probe, n))
+        next_start = min(n_probe * per_probe, n)
+        facts.update(probe_tasks=n_probe, probe_points_per_task=per_probe)
+        decided = next_start >= n
+        if decided:
+            facts["batch_size"] = per_probe
+        probes_left = n_probe
+
+    try:
+        for fut in pending:
+            start, stop = spans[fut.key]
+            ok_in_batch = 0
+            finished = fut.status == "finished"
+            if finished:
+                out = fut.result()
+                for i, item in enumerate(out["results"]):
+                    outcomes[start + i] = (bool(item[0]), item[1])
+                    ok_in_batch += bool(item[0])
+                meter.task(out["duration"], out["rss"])
+            else:  # the task itself failed (a worker died, the function did not unpickle, ...)
+                try:
+                    exc = fut.exception()
+                except (Exception, CancelledError) as cancelled:  # noqa: BLE001 - a cancelled future raises
+                    exc = cancelled
+                for i in range(start, stop):
+                    outcomes[i] = (False, (type(exc).__name__, f"the batch with this point failed: {exc}"[:1000]))
+            fut.release()
+            bar.advance(stop - start)
+            meter.sample()
+            if not decided:
+                probes_left -= 1
+                if ok_in_batch or probes_left == 0:
+                    per_point = (out["duration"] / (stop - start)) if finished else 0.0
+                    size = batch_size_for(n - next_start, cores, per_point)
+                    facts.update(batch_size=size, per_point_s=round(per_point, 6))
+                    submit_rest(next_start, size)
+                    decided = True
+    except BaseException:  # interrupted (Ctrl-C) or a bug: do not leave batches running on the cluster
+        in_flight = list(getattr(pending, "futures", ()))
+        if in_flight:
+            client.cancel(in_flight)
+        raise
+    meter.stop()
+    facts["tasks"] = len(spans)
+    return outcomes, facts
+
+
+# -- assembling the Dataset -------------------------------------------------------------
+def _column(values: list[Any], present: np.ndarray) -> np.ndarray:
+    """One result variable as a flat array; missing entries NaN (or '' for text)."""
+    sample = [v for v, p in zip(values, present) if p]
+    kinds = {np.asarray(v).dtype.kind for v in sample}
+    full = bool(present.all())
+    if kinds <= {"b"} and full:
+        return np.asarray(values, dtype=bool)
+    if kinds <= {"b", "i", "u"} and full:
+        return np.asarray(values, dtype=np.int64) if kinds - {"b"} else np.asarray(values, dtype=bool)
+    if kinds <= {"b", "i", "u", "f"}:
+        out = np.full(len(values), np.nan)
+        out[present] = np.asarray(sample, dtype=float)
+        return out
+    if kinds <= {"b", "i", "u", "f", "c"}:
+        out = np.full(len(values), np.nan + 0j)
+        out[present] = np.asarray(sample, dtype=complex)
+        return out
+    return np.asarray([str(v) if p else "" for v, p in zip(values, present)], dtype=str)
+
+
+def _assemble(outcomes: list, axes: dict[str, np.ndarray] | None, plist: list[dict], shape: tuple[int, ...],
+              func_name: str) -> "xr.Dataset":
+    import xarray as xr
+
+    n = len(plist)
+    ok = np.array([o is not None and o[0] for o in outcomes], dtype=bool)
+    keys: list[str] = []
+    for o in outcomes:
+        if o is not None and o[0]:
+            keys.extend(k for k in o[1] if k not in keys)
+    dims = tuple(axes) if axes is not None else ("point",)
+    reserved = set(dims) | {OK} | (set(plist[0]) if axes is None else set())
+    data_vars: dict[str, Any] = {}
+    renamed: dict[str, str] = {}
+    for key in keys:
+        values = [o[1].get(key) if (o is not None and o[0]) else None for o in outcomes]
+        present = np.array([o is not None and o[0] and key in o[1] for o in outcomes], dtype=bool)
+        name = key if key not in reserved else f"{key}_result"
+        if name != key:
+            renamed[key] = name
+        data_vars[name] = (dims, _column(values, present).reshape(shape))
+    data_vars[OK] = (dims, ok.reshape(shape), {"description": "the point ran without error"})
+    if axes is not None:
+        coords = {name: (name, values) for name, values in axes.items()}
+    else:
+        coords = {"point": ("point", np.arange(n))}
+        for param in plist[0]:
+            column = [p.get(param) for p in plist]
+            if all(np.ndim(v) == 0 and v is not None for v in column):
+                try:
+                    coords[param] = ("point", np.asarray(column))
+                except (TypeError, ValueError):
+                    pass
+    ds = xr.Dataset(data_vars, coords=coords)
+
+    errors = []
+    for i, o in enumerate(outcomes):
+        if not ok[i]:
+            kind, message = o[1] if o is not None else ("Lost", "no result came back")
+            errors.append({"index": i, "point": {k: _jsonable(v) for k, v in plist[i].items()},
+                           "error": kind, "message": message})
+    ds.attrs["sweep"] = {"function": func_name, "dims": list(dims), "points": n, "failures": len(errors),
+                         **({"renamed": renamed} if renamed else {})}
+    ds.attrs["errors"] = errors[:MAX_RECORDED_ERRORS]
+    if len(errors) > MAX_RECORDED_ERRORS:
+        ds.attrs["errors_not_listed"] = len(errors) - MAX_RECORDED_ERRORS
+
+    # chunked along the first axis only
+    per_slice = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+    first = max(1, min(shape[0], CHUNK_POINTS // max(per_slice, 1)))
+    for name in ds.data_vars:
+        ds[name].encoding["chunks"] = (first, *shape[1:])
+    return ds
+
+
+# -- the public entry point ---------------------------------------------------------------
+def _check_store(program: "Program | None", name: str | None) -> None:
+    """Everything that can be refused is refused before any compute."""
+    if program is None:
+        if name is not None:
+            raise InvalidInputError("name= stores the sweep in a program's context: give program= too")
+        return
+    from ..names import validate_item_name
+    from ..programs.program import Program
+
+    if not isinstance(program, Program):
+        raise InvalidInputError(f"program must be a pluma Program, got {type(program).__name__}")
+    state = program._require("write")  # recording usage (and storing) writes to the program
+    if name is not None:
+        validate_item_name(name, "dataset")
+        program._check_writable(state, "store a sweep in the working context")
+
+
+def run(
+    func: Callable[..., Mapping[str, Any] | Any],
+    grid: Mapping[str, Any] | None = None,
+    points: Sequence[Mapping[str, Any]] | None = None,
+    *,
+    program: "Program | None" = None,
+    name: str | None = None,
+    client: "Client | None" = None,
+    batch_size: int | None = None,
+    progress: bool | str = True,
+    message: str | None = None,
+) -> "xr.Dataset":
+    """Run ``func`` over a grid (outer product) or a list of points on Dask.
+
+    Parameters
+    ----------
+    func
+        Called as ``func(**point)`` on the workers; returns a mapping of scalar
+        results (or one scalar). It must be picklable (a module-level function).
+    grid, points
+        Exactly one: ``{axis: values}`` (dimensions = axes) or ``[{...}, ...]``
+        (dimension ``point``).
+    program, name
+        With both, the result is stored as dataset ``name`` of ``program``'s
+        working context (provenance ``sweep:<func name>``). With ``program``,
+        usage is recorded in its events. Needs the engineer or chief_engineer
+        role, checked before anything runs.
+    client
+        A ``distributed.Client`` to use (left open); else Dask Gateway when
+        configured, else an embedded local cluster (see
+        :mod:`pluma.sweeps.cluster`).
+    batch_size
+        Points per task; default: chosen from a timed probe (module docstring).
+    progress
+        True (a bar where one can be shown), False, ``"notebook"`` or ``"rich"``.
+    message
+        The commit message when stored.
+
+    Returns
+    -------
+    xarray.Dataset
+        One variable per result key, NaN where a point failed, ``ok``;
+        ``attrs``: ``sweep``, ``errors``, ``batching``, ``usage``.
+
+    Examples
+    --------
+    >>> from pluma import sweeps
+    >>> def polar(alpha_deg, aspect_ratio):
+    ...     cl = 2 * 3.14159 * alpha_deg / 57.3 * aspect_ratio / (aspect_ratio + 2)
+    ...     return {"cl": cl, "cdi": cl**2 / (3.14159 * aspect_ratio)}
+    >>> ds = sweeps.run(polar, grid={"aspect_ratio": [6, 9, 12], "alpha_deg": range(-2, 12)})  # doctest: +SKIP
+    >>> ds.cl.dims                                                                               # doctest: +SKIP
+    ('aspect_ratio', 'alpha_deg')
+    """
+    from .cluster import get_client, resolve_target
+    from .metering import Meter, bytes_written, record_usage
+
+    if not callable(func):
+        raise InvalidInputError(f"func must be callable, got {type(func).__name__}")
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        raise InvalidInputError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if message is not None and (not isinstance(message, str) or not message.strip()):
+        raise InvalidInputError("message must be non-empty text")
+    _Progress._choose(progress)  # a bad value fails now, not after the cluster started
+    func_name = _func_name(func)
+    axes, plist, shape = _plan(grid, points)
+    _check_store(program, name)
+    where = resolve_target(client)[0]
+    label = "".join(c if c.isalnum() or c == "_" else "_" for c in func_name)[:40]
+
+    t0 = time.perf_counter()
+    with get_client(client) as dask_client:
+        startup = time.perf_counter() - t0
+        meter = Meter(dask_client)
+        bar = _Progress(len(plist), f"{func_name}", progress)
+        try:
+            outcomes, facts = _execute(dask_client, func, plist, batch_size=batch_size, bar=bar, meter=meter,
+                                       label=label)
+        finally:
+            bar.close()
+
+    ds = _assemble(outcomes, axes, plist, shape, func_name)
+    failures = ds.attrs["sweep"]["failures"]
+    ds.attrs["batching"] = facts
+    usage = meter.record(points=len(plist), failures=failures, function=func_name, cluster=where,
+                         startup_seconds=round(startup, 3))
+    problem: PlumaError | None = None
+    if failures == len(plist):
+        first = ds.attrs["errors"][0]
+        problem = InvalidInputError(
+            f"every one of the {len(plist)} points of {func_name} failed, e.g. {first['point']}: "
+            f"{first['error']}: {first['message']}"
+        )
+    elif program is not None and name is not None:
+        try:
+            t_store = time.perf_counter()
+            ctx = program.context  # opened now: the compute may have taken long
+            text = message or f"sweep {func_name} -> {name}: {len(plist)} points, {failures} failed"
+            with ctx.transaction(text, source=f"sweep:{func_name}") as tx:
+                tx.put_dataset(name, ds)
+            sid = ctx._snapshot.id
+            from ..context.view import DATA_PREFIX
+
+            usage.update(dataset=name, snapshot=sid,
+                         bytes_written=bytes_written(program._enclave, sid, f"{DATA_PREFIX}/{name}"),
+                         store_seconds=round(time.perf_counter() - t_store, 3))
+        except PlumaError as exc:
+            problem = exc
+    if program is not None:  # the compute was spent whatever happened next: meter it
+        try:
+            record_usage(program, usage)
+        except PlumaError as exc:
+            if problem is None:
+                problem = exc
+            else:
+                log.warning("usage of sweep %s not recorded in %s: %s", func_name, program.name, exc)
+    ds.attrs["usage"] = usage
+    if problem is not None:
+        problem.sweep_result = ds  # type: ignore[attr-defined]
+        problem.add_note("the computed sweep is kept on this exception as .sweep_result")
+        raise problem
+    return ds
