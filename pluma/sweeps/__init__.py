@@ -23,7 +23,16 @@ from .metering import usage_events
 from .registry import available, get as get_analysis, register
 from .runner import run
 
+
+def qaoa_trade_study(program, **kwargs):
+    """A CAO trade study solved with QAOA; see :func:`pluma.quantum.qaoa_trade_study`."""
+    from ..quantum import qaoa_trade_study as study
+
+    return study(program, **kwargs)
+
+
 __all__ = sorted([
+    "qaoa_trade_study",
     "available",
     "get_analysis",
     "get_client",
