@@ -115,11 +115,13 @@ def _gateway_workers() -> int:
 
 
 @contextmanager
-def get_client(client: "Client | None" = None) -> Iterator["Client"]:
+def get_client(client: "Client | None" = None, *, program: str | None = None) -> Iterator["Client"]:
     """A Dask client for a sweep, resolved as the module docstring says.
 
     A client given here is yielded as it is and left open; a cluster started
-    here (Gateway or local) is closed on exit, also after an error.
+    here (Gateway or local) is closed on exit, also after an error. On a Dask
+    Gateway, ``program`` is passed as the cluster option ``program`` (PLUMA's
+    gateway configuration checks membership and charges the program's quota).
     """
     kind, detail = resolve_target(client)
     if kind == "client":
@@ -135,7 +137,14 @@ def get_client(client: "Client | None" = None) -> Iterator["Client"]:
         n = _gateway_workers()
         t0 = time.perf_counter()
         gateway = Gateway(address=detail)
-        cluster = gateway.new_cluster()
+        try:
+            options = gateway.cluster_options()
+            if program is not None and "program" in options:
+                options.program = program
+            cluster = gateway.new_cluster(options)
+        except BaseException:
+            gateway.close()
+            raise
         try:
             cluster.scale(n)
             gw_client = cluster.get_client(set_as_default=False)

@@ -547,7 +547,7 @@ def run(
     label = "".join(c if c.isalnum() or c == "_" else "_" for c in func_name)[:40]
 
     t0 = time.perf_counter()
-    with get_client(client) as dask_client:
+    with get_client(client, program=program.name if program is not None else None) as dask_client:
         startup = time.perf_counter() - t0
         meter = Meter(dask_client)
         bar = _Progress(len(plist), f"{func_name}", progress)
