@@ -48,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from .._checks import finite_scalar
 from ..errors import InvalidInputError
 
 __all__ = [
@@ -77,20 +78,10 @@ MAX_TAPER: float = 1.5
 
 def _scalar(name: str, value: Any) -> float:
     """``value`` as a finite Python float; InvalidInputError for booleans, arrays, text, NaN/inf."""
-    if isinstance(value, (bool, np.bool_)):
-        raise InvalidInputError(f"{name} must be a number, got a boolean")
-    if isinstance(value, (str, bytes)):
-        raise InvalidInputError(f"{name} must be a number, got text {value!r}")
-    arr = np.asarray(value)
-    if arr.ndim != 0:
-        raise InvalidInputError(f"{name} must be a scalar (analysis functions take one point; sweep for many), got shape {arr.shape}")
-    try:
-        x = float(arr)
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(x):
-        raise InvalidInputError(f"{name} must be finite, got {value!r}")
-    return x
+    if np.ndim(value) != 0 and not isinstance(value, (str, bytes)):
+        raise InvalidInputError(f"{name} must be a scalar (analysis functions take one point; sweep for many), "
+                                f"got shape {np.shape(value)}")
+    return finite_scalar(name, value)
 
 
 def _positive(name: str, value: Any) -> float:

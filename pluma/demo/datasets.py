@@ -48,6 +48,7 @@ from ..engineering.atmosphere import G0, true_airspeed
 from ..engineering.performance import fuel_fraction_jet, tsfc_per_hour_to_per_s
 from ..engineering.sizing import DEFAULT_OEW_FRACTIONS, aspect_ratio, mass_breakdown_dataset
 from ..engineering.structures import AL_7075_T6, CFRP_QUASI_ISOTROPIC, MATERIALS, Material, wing_loads_dataset
+from .._checks import finite_scalar
 from ..errors import InvalidInputError
 
 __all__ = [
@@ -236,13 +237,7 @@ def _var(dim: str, values: Any, units: str, long_name: str) -> tuple[str, Any, d
 
 
 def _number(name: str, value: Any) -> float:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(x):
-        raise InvalidInputError(f"{name} must be finite")
-    return x
+    return finite_scalar(name, value)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -67,6 +67,7 @@ from typing import Any
 
 import numpy as np
 
+from .._checks import finite_scalar
 from ..errors import InvalidInputError, MissingDependencyError, warn
 
 __all__ = [
@@ -89,15 +90,7 @@ _BANNED = set("=,:")
 
 
 def _finite(name: str, value: Any) -> float:
-    if isinstance(value, (bool, np.bool_)):
-        raise InvalidInputError(f"{name} must be a number, got a boolean")
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(x):
-        raise InvalidInputError(f"{name} must be finite, got {value!r}")
-    return x
+    return finite_scalar(name, value)
 
 
 def _label(name: Any, what: str) -> str:
