@@ -226,13 +226,21 @@ class WriteTxn(Snapshot):
         * same variables and layout as the stored dataset, or a region of it
           (smaller along dimensions whose index coordinates locate it): only the
           chunks whose values differ are written (``"chunks"`` / ``"region"``);
-        * anything else replaces the dataset (``"replace"``).
+        * anything else replaces the dataset (``"replace"``), and so does a
+          Dask-backed dataset: its chunks are written by the Dask workers
+          (``icechunk.xarray.to_icechunk`` forks this session for them).
 
         ``stored_bytes`` is what the stored dataset occupied (if known). Returns the
         mode and what the dataset occupies afterwards, in stored (compressed) bytes.
         """
         from icechunk.xarray import to_icechunk
 
+        if any(v.chunks is not None for v in ds.variables.values()):
+            # Dask-backed (a sweep's results on the cluster): the workers write the chunks
+            # into forks of this session, merged back here before the commit
+            self.delete(path)
+            to_icechunk(ds, self.session, group=path, mode="w")
+            return "replace", int(sum(self.sizes(path + "/").values()))
         mode, offsets = _layout_match(self._group(path), ds)
         if mode == "chunks":
             delta = _write_changed_chunks(self.store, path, ds, offsets)
@@ -526,6 +534,25 @@ class Enclave:
     def delete_branch(self, name: str) -> None:
         with self.lock.hold():
             self.repo.delete_branch(name)
+
+    def prune_branches(self, prefix: str, keep: set[str]) -> list[str]:
+        """Delete the branches under ``prefix`` that are not in ``keep``; returns them.
+
+        For leftovers of a crash between creating a program's branch and registering
+        it (``keep`` = the registered branches). A branch being created right now is
+        not registered yet either: call this when no program is being created (a
+        repair run, or the crash check). Snapshots stay; only the refs go.
+        """
+        removed = []
+        with self.lock.hold():
+            for branch in self.branches(prefix):
+                if branch not in keep:
+                    self.repo.delete_branch(branch)
+                    removed.append(branch)
+        if removed:
+            log.warning("pruned %d unregistered branch(es) in enclave %s: %s", len(removed), self.name,
+                        ", ".join(removed))
+        return removed
 
     def create_tag(self, name: str, snapshot_id: str) -> None:
         """Create an immutable tag. Idempotent: a tag that already names this

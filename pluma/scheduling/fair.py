@@ -146,10 +146,12 @@ class FairFuture(Future):
 
 
 class _Item:
-    __slots__ = ("future", "func", "args", "kwargs", "cost", "cores", "dask_future")
+    __slots__ = ("future", "func", "args", "kwargs", "cost", "cores", "dask_future", "keep")
 
-    def __init__(self, future: FairFuture, func: Callable, args: tuple, kwargs: dict, cost: float, cores: float):
+    def __init__(self, future: FairFuture, func: Callable, args: tuple, kwargs: dict, cost: float, cores: float,
+                 keep: bool = False):
         self.future = future
+        self.keep = keep
         self.func = func
         self.args = args
         self.kwargs = kwargs
@@ -266,11 +268,14 @@ class FairScheduler:
 
     # -- work -----------------------------------------------------------------------
     def submit(self, tenant: Any, func: Callable, /, *args: Any, cost: float = 1.0, cores: float = 1,
-               **kwargs: Any) -> FairFuture:
+               keep_on_cluster: bool = False, **kwargs: Any) -> FairFuture:
         """Queue ``func(*args, **kwargs)`` for ``tenant`` (a name or a program handle).
 
         ``cost`` (> 0) is the work it represents for fair sharing; ``cores``
         (> 0) how many of the slots and of the tenant's quota it occupies.
+        With ``keep_on_cluster`` the FairFuture's result is the
+        :class:`distributed.Future` of the finished task: its value stays on the
+        workers (for later tasks to use) instead of coming back to the client.
         """
         if not callable(func):
             raise InvalidInputError(f"func must be callable, got {type(func).__name__}")
@@ -288,7 +293,7 @@ class FairScheduler:
             if t.max_cores is not None and k > t.max_cores:
                 raise InvalidInputError(f"a task of {cores} cores exceeds tenant {t.name!r}'s quota of {t.max_cores:g}")
             fut = FairFuture(self, t.name, c, k)
-            t.queue.append(_Item(fut, func, args, kwargs, c, k))
+            t.queue.append(_Item(fut, func, args, kwargs, c, k, bool(keep_on_cluster)))
             t.submitted += 1
             self._outstanding += 1
             self._pump()
@@ -362,7 +367,7 @@ class FairScheduler:
         # fetch the outcome outside the lock: gathering talks to the workers
         try:
             if status == "finished":
-                item.future.set_result(dfut.result())
+                item.future.set_result(dfut if item.keep else dfut.result())
             elif status == "error":
                 item.future.set_exception(dfut.exception())
             else:

@@ -38,24 +38,37 @@ How a sweep runs
   along the others, about ``CHUNK_POINTS`` points a chunk), through the
   variables' ``encoding["chunks"]``; the returned arrays are numpy arrays.
 
-Storing and why the workers do not write
-----------------------------------------
+Where the results live, and who writes them
+--------------------------------------------
+Each batch's results stay on the worker that computed them; the client only
+receives a summary per batch (success flags, errors, the kinds of each result
+key: what it needs for the progress bar, the error list and the variables'
+types). The Dataset is then assembled *lazily*: one task per stored chunk
+builds that chunk on a worker from the batches that hold its points, and the
+variables are Dask arrays over those tasks.
+
 With ``program=`` and ``name=``, the Dataset is stored as dataset ``name`` of
 the program's working context with provenance ``source="sweep:<function>"``,
 in one commit made through :meth:`pluma.Context.transaction` — the library's
-single commit path (:meth:`pluma.memory.Enclave.update`). The workers return
-their result blocks (a few numbers per point, tiny next to the compute) and
-the client writes them. Workers writing chunks into forked Icechunk sessions
-merged by the client was considered and rejected: ``Enclave.update`` re-runs
-a change on the new tip after a lost commit race, and forks taken from the
-older session cannot be merged into the retried one; the workers would need
-the workspace's storage credentials; and the context's bookkeeping (manifest
-revision, conflict check, only-changed-chunks writes, stored bytes) would be
-bypassed. Permission and state (write role, program not on hold or killed, a
+single commit path (:meth:`pluma.memory.Enclave.update`, with its lock and its
+retry on a lost commit race). Because the variables are Dask arrays, the
+write goes through ``icechunk.xarray.to_icechunk``: the session is forked,
+**the workers write the chunks** into their forks, the client merges the forks
+and commits. A retried commit re-runs the write from the batches still held on
+the cluster (nothing is recomputed), so no fork of an older session is ever
+merged. Permission and state (write role, program not on hold or killed, a
 valid name) are checked *before* any compute; the context handle is opened
 after the compute, so a long sweep does not conflict with edits made
-meanwhile. If storing fails anyway, the computed Dataset is on the exception
-as ``exc.sweep_result``.
+meanwhile. The returned Dataset holds numpy arrays (computed once stored). If
+storing fails, the computed Dataset is on the exception as
+``exc.sweep_result``.
+
+Sharing a cluster
+-----------------
+With ``scheduler=`` (a :class:`pluma.scheduling.FairScheduler`) the batches
+of every program's sweeps queue in that scheduler and are dispatched by
+weighted fair queuing with the program weights, never beyond a program's core
+quota; several sweeps (threads, notebooks of one server) can share it.
 
 Every sweep with ``program=`` also records its usage (see
 :mod:`pluma.sweeps.metering`) as a ``usage`` event of the program;
@@ -83,6 +96,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from distributed import Client
 
     from ..programs.program import Program
+    from ..scheduling.fair import FairScheduler
 
 log = logging.getLogger(__name__)
 
@@ -300,30 +314,184 @@ def _cores(client: "Client") -> int:
     return max(int(cores), 1)
 
 
+def _summarise(batch: dict[str, Any]) -> dict[str, Any]:
+    """What the client needs of a finished batch (runs on a worker, next to it):
+    success flags, errors, and per result key its kinds, count and longest text.
+    The values themselves stay on the workers."""
+    ok: list[bool] = []
+    errors: dict[int, tuple[str, str]] = {}
+    keys: dict[str, list] = {}
+    for i, (good, value) in enumerate(batch["results"]):
+        ok.append(bool(good))
+        if not good:
+            errors[i] = value
+            continue
+        for key, v in value.items():
+            info = keys.setdefault(key, [set(), 0, 0])
+            info[0].add(np.asarray(v).dtype.kind)
+            info[1] += 1
+            if isinstance(v, str):
+                info[2] = max(info[2], len(v))
+    return {"ok": ok, "errors": errors, "keys": keys, "duration": batch["duration"], "rss": batch["rss"]}
+
+
+def _dtype_for(kinds: set[str], full: bool, maxlen: int) -> np.dtype:
+    """The stored type of a result key: exact for ints and booleans present at every
+    point, float (NaN where missing) for numbers, complex, else text."""
+    if kinds <= {"b"} and full:
+        return np.dtype(bool)
+    if kinds <= {"b", "i", "u"} and full:
+        return np.dtype(np.int64)
+    if kinds <= {"b", "i", "u", "f"}:
+        return np.dtype(float)
+    if kinds <= {"b", "i", "u", "f", "c"}:
+        return np.dtype(complex)
+    return np.dtype(f"<U{max(maxlen, 1)}")
+
+
+def _block(variables: list[tuple[str, str, str]], start: int, stop: int, shape: tuple[int, ...],
+           parts: list[tuple[int, dict[str, Any] | None]]) -> dict[str, np.ndarray]:
+    """Points ``start:stop`` (flat indices) of every result variable, reshaped to
+    ``shape``; runs on a worker from the batches that cover them (``None``: a
+    batch that was lost). Missing values are NaN (text: empty)."""
+    n = stop - start
+    out = {}
+    for name, _key, dtype in variables:
+        dt = np.dtype(dtype)
+        fill = np.nan if dt.kind in "fc" else ("" if dt.kind == "U" else 0)
+        out[name] = np.full(n, fill, dtype=dt)
+    ok = np.zeros(n, dtype=bool)
+    for first, batch in parts:
+        if batch is None:
+            continue
+        results = batch["results"]
+        lo, hi = max(start, first), min(stop, first + len(results))
+        for i in range(lo, hi):
+            good, values = results[i - first]
+            if not good:
+                continue
+            ok[i - start] = True
+            for name, key, _dtype in variables:
+                if key in values:
+                    out[name][i - start] = values[key]
+    out[OK] = ok
+    return {name: arr.reshape(shape) for name, arr in out.items()}
+
+
+class _Batches:
+    """Submits batches (straight to the client, or through a :class:`FairScheduler`)
+    and hands back finished ones, in completion order, with their summaries."""
+
+    def __init__(self, client: "Client", plist: list[dict], func: Callable, label: str,
+                 scheduler: Any = None, tenant: str | None = None) -> None:
+        import queue
+
+        self.client, self.plist, self.func, self.label = client, plist, func, label
+        self.scheduler, self.tenant = scheduler, tenant
+        self.token = uuid.uuid4().hex[:10]
+        self.done: "queue.Queue[tuple[int, int]]" = queue.Queue()
+        self.handles: dict[tuple[int, int], Any] = {}   # span -> summary future (or FairFuture)
+        self.batches: dict[tuple[int, int], Any] = {}   # span -> distributed.Future of the batch
+        self.waiting = 0
+
+    def submit(self, start: int, stop: int) -> None:
+        span = (start, stop)
+        key = f"pluma-sweep-{self.label}-{self.token}-{len(self.handles)}"
+        if self.scheduler is None:
+            batch = self.client.submit(_run_batch, self.func, self.plist[start:stop], key=key, pure=False)
+            handle = self.client.submit(_summarise, batch, key=key + "-summary", pure=False)
+            self.batches[span] = batch
+        else:
+            handle = self.scheduler.submit(self.tenant, _run_batch, self.func, self.plist[start:stop],
+                                           cost=float(stop - start), keep_on_cluster=True)
+        self.handles[span] = handle
+        self.waiting += 1
+        handle.add_done_callback(lambda _f, span=span: self.done.put(span))
+
+    def next(self) -> tuple[int, int, dict[str, Any] | None, BaseException | None]:
+        """The next finished batch: (start, stop, summary or None, error or None)."""
+        from asyncio import CancelledError
+
+        span = self.done.get()
+        self.waiting -= 1
+        handle = self.handles[span]
+        try:
+            if self.scheduler is None:
+                return (*span, handle.result(), None)
+            batch = handle.result()  # the batch's distributed.Future: its value stays on the cluster
+            self.batches[span] = batch
+            summary = self.client.submit(_summarise, batch, key=batch.key + "-summary", pure=False).result()
+            return (*span, summary, None)
+        except (Exception, CancelledError) as exc:  # noqa: BLE001 - a lost batch is data too
+            self.batches.pop(span, None)
+            return (*span, None, exc)
+        finally:
+            if self.scheduler is None:
+                self.handles[span] = None  # the summary is here now; the batch stays on the cluster
+
+    def cancel(self) -> None:
+        live = [h for h in self.handles.values() if h is not None and not h.done()]
+        if self.scheduler is None:
+            if live:
+                self.client.cancel(live + [b for b in self.batches.values() if not b.done()])
+        else:
+            for h in live:
+                h.cancel()
+
+    def release(self) -> None:
+        for fut in self.batches.values():
+            fut.release()
+        self.batches.clear()
+
+
+class _Results:
+    """What the client knows of the points: success flags, errors, result keys."""
+
+    def __init__(self, n: int) -> None:
+        self.ok = np.zeros(n, dtype=bool)
+        self.errors: dict[int, tuple[str, str]] = {}
+        self.keys: dict[int, dict[str, list]] = {}   # batch start -> its keys (kept in point order)
+
+    def add(self, start: int, stop: int, summary: dict[str, Any] | None, exc: BaseException | None) -> int:
+        if summary is None:
+            for i in range(start, stop):
+                self.errors[i] = (type(exc).__name__, f"the batch with this point failed: {exc}"[:1000])
+            return 0
+        self.ok[start:stop] = summary["ok"]
+        for i, err in summary["errors"].items():
+            self.errors[start + int(i)] = tuple(err)
+        self.keys[start] = summary["keys"]
+        return int(sum(summary["ok"]))
+
+    def variables(self) -> dict[str, tuple[np.dtype]]:
+        merged: dict[str, list] = {}
+        for start in sorted(self.keys):
+            for key, (kinds, count, maxlen) in self.keys[start].items():
+                info = merged.setdefault(key, [set(), 0, 0])
+                info[0] |= set(kinds)
+                info[1] += count
+                info[2] = max(info[2], maxlen)
+        n = len(self.ok)
+        return {key: _dtype_for(kinds, count == n, maxlen) for key, (kinds, count, maxlen) in merged.items()}
+
+
 def _execute(client: "Client", func: Callable, plist: list[dict], *, batch_size: int | None,
-             bar: _Progress, meter, label: str) -> tuple[list, dict[str, Any]]:
-    """Run every point; returns (outcomes by point index, batching facts)."""
-    from asyncio import CancelledError
-
-    from distributed import as_completed
-
+             bar: _Progress, meter, label: str, scheduler: Any = None,
+             tenant: str | None = None) -> tuple[_Results, _Batches, dict[str, Any]]:
+    """Run every point; returns (what the client knows, the batches left on the cluster, batching facts)."""
     n = len(plist)
     cores = _cores(client)
-    token = uuid.uuid4().hex[:10]
-    outcomes: list[tuple[bool, Any] | None] = [None] * n
-    spans: dict[str, tuple[int, int]] = {}
-    pending = as_completed(loop=client.loop)
-    facts: dict[str, Any] = {"cores": cores, "target_task_s": target_task_s(cores)}
-
-    def submit(start: int, stop: int) -> None:
-        key = f"pluma-sweep-{label}-{token}-{len(spans)}"
-        fut = client.submit(_run_batch, func, plist[start:stop], key=key, pure=False)
-        spans[fut.key] = (start, stop)
-        pending.add(fut)
+    if scheduler is not None and tenant is not None:
+        quota = scheduler.stats()[tenant].max_cores
+        cores = min(cores, int(quota)) if quota else cores
+    batches = _Batches(client, plist, func, label, scheduler, tenant)
+    known = _Results(n)
+    facts: dict[str, Any] = {"cores": cores, "target_task_s": target_task_s(cores),
+                             "fair_scheduler": scheduler is not None}
 
     def submit_rest(start: int, size: int) -> None:
         for s in range(start, n, size):
-            submit(s, min(s + size, n))
+            batches.submit(s, min(s + size, n))
 
     meter.start()
     if batch_size is not None:
@@ -335,7 +503,7 @@ def _execute(client: "Client", func: Callable, plist: list[dict], *, batch_size:
         per_probe = max(1, min(PROBE_POINTS, n // cores))
         n_probe = min(cores, math.ceil(n / per_probe))
         for i in range(n_probe):
-            submit(i * per_probe, min((i + 1) * per_probe, n))
+            batches.submit(i * per_probe, min((i + 1) * per_probe, n))
         next_start = min(n_probe * per_probe, n)
         facts.update(probe_tasks=n_probe, probe_points_per_task=per_probe)
         decided = next_start >= n
@@ -344,87 +512,74 @@ def _execute(client: "Client", func: Callable, plist: list[dict], *, batch_size:
         probes_left = n_probe
 
     try:
-        for fut in pending:
-            start, stop = spans[fut.key]
-            ok_in_batch = 0
-            finished = fut.status == "finished"
-            if finished:
-                out = fut.result()
-                for i, item in enumerate(out["results"]):
-                    outcomes[start + i] = (bool(item[0]), item[1])
-                    ok_in_batch += bool(item[0])
-                meter.task(out["duration"], out["rss"])
-            else:  # the task itself failed (a worker died, the function did not unpickle, ...)
-                try:
-                    exc = fut.exception()
-                except (Exception, CancelledError) as cancelled:  # noqa: BLE001 - a cancelled future raises
-                    exc = cancelled
-                for i in range(start, stop):
-                    outcomes[i] = (False, (type(exc).__name__, f"the batch with this point failed: {exc}"[:1000]))
-            fut.release()
+        while batches.waiting:
+            start, stop, summary, exc = batches.next()
+            ok_in_batch = known.add(start, stop, summary, exc)
+            if summary is not None:
+                meter.task(summary["duration"], summary["rss"])
             bar.advance(stop - start)
             meter.sample()
             if not decided:
                 probes_left -= 1
                 if ok_in_batch or probes_left == 0:
-                    per_point = (out["duration"] / (stop - start)) if finished else 0.0
+                    per_point = (summary["duration"] / (stop - start)) if summary is not None else 0.0
                     size = batch_size_for(n - next_start, cores, per_point)
                     facts.update(batch_size=size, per_point_s=round(per_point, 6))
                     submit_rest(next_start, size)
                     decided = True
     except BaseException:  # interrupted (Ctrl-C) or a bug: do not leave batches running on the cluster
-        in_flight = list(getattr(pending, "futures", ()))
-        if in_flight:
-            client.cancel(in_flight)
+        batches.cancel()
+        batches.release()
         raise
     meter.stop()
-    facts["tasks"] = len(spans)
-    return outcomes, facts
+    facts["tasks"] = len(batches.handles)
+    return known, batches, facts
 
 
 # -- assembling the Dataset -------------------------------------------------------------
-def _column(values: list[Any], present: np.ndarray) -> np.ndarray:
-    """One result variable as a flat array; missing entries NaN (or '' for text)."""
-    sample = [v for v, p in zip(values, present) if p]
-    kinds = {np.asarray(v).dtype.kind for v in sample}
-    full = bool(present.all())
-    if kinds <= {"b"} and full:
-        return np.asarray(values, dtype=bool)
-    if kinds <= {"b", "i", "u"} and full:
-        return np.asarray(values, dtype=np.int64) if kinds - {"b"} else np.asarray(values, dtype=bool)
-    if kinds <= {"b", "i", "u", "f"}:
-        out = np.full(len(values), np.nan)
-        out[present] = np.asarray(sample, dtype=float)
-        return out
-    if kinds <= {"b", "i", "u", "f", "c"}:
-        out = np.full(len(values), np.nan + 0j)
-        out[present] = np.asarray(sample, dtype=complex)
-        return out
-    return np.asarray([str(v) if p else "" for v, p in zip(values, present)], dtype=str)
+def _assemble(client: "Client", known: _Results, batches: _Batches, axes: dict[str, np.ndarray] | None,
+              plist: list[dict], shape: tuple[int, ...], func_name: str) -> "xr.Dataset":
+    """The sweep as a Dataset whose variables are Dask arrays: each chunk is built on
+    the workers from the batches that hold its points (nothing comes back to the
+    client until someone computes or stores it)."""
+    import operator
 
-
-def _assemble(outcomes: list, axes: dict[str, np.ndarray] | None, plist: list[dict], shape: tuple[int, ...],
-              func_name: str) -> "xr.Dataset":
+    import dask
+    import dask.array as da
     import xarray as xr
 
     n = len(plist)
-    ok = np.array([o is not None and o[0] for o in outcomes], dtype=bool)
-    keys: list[str] = []
-    for o in outcomes:
-        if o is not None and o[0]:
-            keys.extend(k for k in o[1] if k not in keys)
     dims = tuple(axes) if axes is not None else ("point",)
     reserved = set(dims) | {OK} | (set(plist[0]) if axes is None else set())
-    data_vars: dict[str, Any] = {}
+    types = known.variables()
+    variables: list[tuple[str, str, str]] = []
     renamed: dict[str, str] = {}
-    for key in keys:
-        values = [o[1].get(key) if (o is not None and o[0]) else None for o in outcomes]
-        present = np.array([o is not None and o[0] and key in o[1] for o in outcomes], dtype=bool)
+    for key, dtype in types.items():
         name = key if key not in reserved else f"{key}_result"
         if name != key:
             renamed[key] = name
-        data_vars[name] = (dims, _column(values, present).reshape(shape))
-    data_vars[OK] = (dims, ok.reshape(shape), {"description": "the point ran without error"})
+        variables.append((name, key, dtype.str))
+
+    per_slice = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+    rows = max(1, min(shape[0], CHUNK_POINTS // max(per_slice, 1)))
+    spans = sorted(batches.batches)
+    blocks: dict[str, list] = {name: [] for name, _, _ in variables}
+    blocks[OK] = []
+    dtypes = {name: np.dtype(dt) for name, _, dt in variables}
+    dtypes[OK] = np.dtype(bool)
+    for r0 in range(0, shape[0], rows):
+        r1 = min(r0 + rows, shape[0])
+        lo, hi = r0 * per_slice, r1 * per_slice
+        bshape = (r1 - r0, *shape[1:])
+        parts = [(s, batches.batches[(s, e)]) for s, e in spans if s < hi and e > lo]
+        block = client.submit(_block, variables, lo, hi, bshape, parts, pure=False,
+                              key=f"pluma-sweep-block-{batches.token}-{r0}")
+        for name in blocks:
+            blocks[name].append(da.from_delayed(dask.delayed(operator.getitem)(block, name), shape=bshape,
+                                                dtype=dtypes[name]))
+    data_vars: dict[str, Any] = {name: (dims, da.concatenate(parts, axis=0)) for name, parts in blocks.items()
+                                 if name != OK}
+    data_vars[OK] = (dims, da.concatenate(blocks[OK], axis=0), {"description": "the point ran without error"})
     if axes is not None:
         coords = {name: (name, values) for name, values in axes.items()}
     else:
@@ -438,23 +593,15 @@ def _assemble(outcomes: list, axes: dict[str, np.ndarray] | None, plist: list[di
                     pass
     ds = xr.Dataset(data_vars, coords=coords)
 
-    errors = []
-    for i, o in enumerate(outcomes):
-        if not ok[i]:
-            kind, message = o[1] if o is not None else ("Lost", "no result came back")
-            errors.append({"index": i, "point": {k: _jsonable(v) for k, v in plist[i].items()},
-                           "error": kind, "message": message})
+    errors = [{"index": i, "point": {k: _jsonable(v) for k, v in plist[i].items()}, "error": kind, "message": msg}
+              for i, (kind, msg) in sorted(known.errors.items())]
     ds.attrs["sweep"] = {"function": func_name, "dims": list(dims), "points": n, "failures": len(errors),
                          **({"renamed": renamed} if renamed else {})}
     ds.attrs["errors"] = errors[:MAX_RECORDED_ERRORS]
     if len(errors) > MAX_RECORDED_ERRORS:
         ds.attrs["errors_not_listed"] = len(errors) - MAX_RECORDED_ERRORS
-
-    # chunked along the first axis only
-    per_slice = int(np.prod(shape[1:])) if len(shape) > 1 else 1
-    first = max(1, min(shape[0], CHUNK_POINTS // max(per_slice, 1)))
-    for name in ds.data_vars:
-        ds[name].encoding["chunks"] = (first, *shape[1:])
+    for name in ds.data_vars:  # stored chunks = the blocks built on the workers
+        ds[name].encoding["chunks"] = (rows, *shape[1:])
     return ds
 
 
@@ -476,6 +623,28 @@ def _check_store(program: "Program | None", name: str | None) -> None:
         program._check_writable(state, "store a sweep in the working context")
 
 
+def _store(program: "Program", name: str, ds: "xr.Dataset", usage: dict[str, Any], message: str | None,
+           func_name: str, points: int, failures: int) -> PlumaError | None:
+    """Store the (Dask-backed) sweep in the context: the workers write the chunks,
+    the client commits (see the module docstring). Returns the error, if any."""
+    from ..context.view import DATA_PREFIX
+    from .metering import bytes_written
+
+    try:
+        t_store = time.perf_counter()
+        ctx = program.context  # opened now: the compute may have taken long
+        text = message or f"sweep {func_name} -> {name}: {points} points, {failures} failed"
+        with ctx.transaction(text, source=f"sweep:{func_name}") as tx:
+            tx.put_dataset(name, ds)
+        sid = ctx._snapshot.id
+        usage.update(dataset=name, snapshot=sid, written_by="workers",
+                     bytes_written=bytes_written(program._enclave, sid, f"{DATA_PREFIX}/{name}"),
+                     store_seconds=round(time.perf_counter() - t_store, 3))
+    except PlumaError as exc:
+        return exc
+    return None
+
+
 def run(
     func: Callable[..., Mapping[str, Any] | Any],
     grid: Mapping[str, Any] | None = None,
@@ -487,6 +656,7 @@ def run(
     batch_size: int | None = None,
     progress: bool | str = True,
     message: str | None = None,
+    scheduler: "FairScheduler | None" = None,
 ) -> "xr.Dataset":
     """Run ``func`` over a grid (outer product) or a list of points on Dask.
 
@@ -513,6 +683,11 @@ def run(
         True (a bar where one can be shown), False, ``"notebook"`` or ``"rich"``.
     message
         The commit message when stored.
+    scheduler
+        A :class:`pluma.scheduling.FairScheduler` shared by several programs'
+        sweeps on one cluster: the batches then queue there and are dispatched
+        by weighted fair queuing within the program's core quota (the program
+        is registered with it on first use). Its client is the one used.
 
     Returns
     -------
@@ -531,7 +706,7 @@ def run(
     ('aspect_ratio', 'alpha_deg')
     """
     from .cluster import get_client, resolve_target
-    from .metering import Meter, bytes_written, record_usage
+    from .metering import Meter, record_usage
 
     if not callable(func):
         raise InvalidInputError(f"func must be callable, got {type(func).__name__}")
@@ -546,44 +721,53 @@ def run(
     where = resolve_target(client)[0]
     label = "".join(c if c.isalnum() or c == "_" else "_" for c in func_name)[:40]
 
+    tenant = None
+    if scheduler is not None:
+        from ..scheduling.fair import FairScheduler
+
+        if not isinstance(scheduler, FairScheduler):
+            raise InvalidInputError(f"scheduler must be a pluma FairScheduler, got {type(scheduler).__name__}")
+        if client is not None and client is not scheduler.client:
+            raise InvalidInputError("give client= or scheduler=, not both: a fair scheduler brings its own client")
+        client = scheduler.client
+        tenant = program.name if program is not None else f"sweep-{func_name}"
+        if tenant not in scheduler.stats():
+            try:
+                scheduler.add_program(program) if program is not None else scheduler.add_tenant(tenant, 1.0)
+            except InvalidInputError:
+                if tenant not in scheduler.stats():  # not a lost race with another sweep of the same program
+                    raise
+
     t0 = time.perf_counter()
+    problem: PlumaError | None = None
     with get_client(client, program=program.name if program is not None else None) as dask_client:
         startup = time.perf_counter() - t0
         meter = Meter(dask_client)
         bar = _Progress(len(plist), f"{func_name}", progress)
         try:
-            outcomes, facts = _execute(dask_client, func, plist, batch_size=batch_size, bar=bar, meter=meter,
-                                       label=label)
+            known, batches, facts = _execute(dask_client, func, plist, batch_size=batch_size, bar=bar,
+                                             meter=meter, label=label, scheduler=scheduler, tenant=tenant)
         finally:
             bar.close()
-
-    ds = _assemble(outcomes, axes, plist, shape, func_name)
-    failures = ds.attrs["sweep"]["failures"]
-    ds.attrs["batching"] = facts
-    usage = meter.record(points=len(plist), failures=failures, function=func_name, cluster=where,
-                         startup_seconds=round(startup, 3))
-    problem: PlumaError | None = None
-    if failures == len(plist):
-        first = ds.attrs["errors"][0]
-        problem = InvalidInputError(
-            f"every one of the {len(plist)} points of {func_name} failed, e.g. {first['point']}: "
-            f"{first['error']}: {first['message']}"
-        )
-    elif program is not None and name is not None:
         try:
-            t_store = time.perf_counter()
-            ctx = program.context  # opened now: the compute may have taken long
-            text = message or f"sweep {func_name} -> {name}: {len(plist)} points, {failures} failed"
-            with ctx.transaction(text, source=f"sweep:{func_name}") as tx:
-                tx.put_dataset(name, ds)
-            sid = ctx._snapshot.id
-            from ..context.view import DATA_PREFIX
+            lazy = _assemble(dask_client, known, batches, axes, plist, shape, func_name)
+            failures = lazy.attrs["sweep"]["failures"]
+            lazy.attrs["batching"] = facts
+            usage = meter.record(points=len(plist), failures=failures, function=func_name, cluster=where,
+                                 startup_seconds=round(startup, 3))
+            with dask_client.as_current():
+                if failures == len(plist):
+                    first = lazy.attrs["errors"][0]
+                    problem = InvalidInputError(
+                        f"every one of the {len(plist)} points of {func_name} failed, e.g. {first['point']}: "
+                        f"{first['error']}: {first['message']}"
+                    )
+                elif program is not None and name is not None:
+                    problem = _store(program, name, lazy, usage, message, func_name, len(plist), failures)
+                ds = lazy.compute()  # the returned Dataset holds numpy arrays
+        finally:
+            batches.release()
 
-            usage.update(dataset=name, snapshot=sid,
-                         bytes_written=bytes_written(program._enclave, sid, f"{DATA_PREFIX}/{name}"),
-                         store_seconds=round(time.perf_counter() - t_store, 3))
-        except PlumaError as exc:
-            problem = exc
     if program is not None:  # the compute was spent whatever happened next: meter it
         try:
             record_usage(program, usage)
