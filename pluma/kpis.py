@@ -1,9 +1,12 @@
 """The organisation's scalability KPIs, measured from the system's own records.
 
 Each KPI says what it rests on (``records``) and where it came from. A KPI with
-no records says so (value None) instead of inventing a number: federation sync
-latency, parallel efficiency, cluster scale-up time, template runs and
-dashboards have no records until those parts of PLUMA record them.
+no records says so (value None) instead of inventing a number.
+
+Sources: program states (PTR), clone records (CRR), ``template_run`` events
+(parameter reuse share, template p95), ``usage`` events of sweeps (parallel
+efficiency; MSE from the scale-up of clusters started on a Dask Gateway),
+probe queries (query p95), federation exchange records (FSL).
 """
 
 from __future__ import annotations
@@ -91,6 +94,61 @@ def _none(name: str, title: str, unit: str, why: str) -> KPI:
     return KPI(name, title, None, unit, 0, "no records", why)
 
 
+def _events(program) -> list[dict[str, Any]]:
+    try:
+        return program.events()
+    except Exception:  # noqa: BLE001 - a program the user can list but not read has no records for them
+        return []
+
+
+def _quantile(values: list[float], q: float) -> float:
+    import numpy as np
+
+    return float(np.quantile(np.asarray(values, dtype=float), q))
+
+
+def _sweep_kpis(usage: list[dict[str, Any]]) -> list[KPI]:
+    """Parallel efficiency (core-seconds of work / core-seconds held, over every metered sweep)
+    and MSE (seconds for a cluster started for a sweep to reach its N workers)."""
+    out = []
+    held = [(float(u.get("core_seconds", 0)), float(u.get("wall_seconds", 0)) * int(u.get("cores", 0)))
+            for u in usage if float(u.get("wall_seconds", 0)) > 0 and int(u.get("cores", 0)) > 0]
+    if held:
+        work, capacity = sum(h[0] for h in held), sum(h[1] for h in held)
+        best = max(u.get("parallel_efficiency", 0) for u in usage)
+        out.append(KPI("parallel_efficiency", "Parallel efficiency (sweeps)", work / capacity, "", len(held),
+                       "sweep usage records", f"core-seconds computed / core-seconds held over {len(held)} sweep(s); "
+                       f"best single sweep {best:.3f}"))
+    else:
+        out.append(_none("parallel_efficiency", "Parallel efficiency (sweeps)", "", "no sweeps recorded"))
+    scale = [float(u["scale_up_seconds"]) for u in usage if u.get("scale_up_seconds") is not None]
+    if scale:
+        out.append(KPI("mse", "Cluster scale-up time (MSE)", _quantile(scale, 0.5), "s", len(scale),
+                       "sweep usage records", f"median time from 0 to N workers; slowest {max(scale):.2f} s"))
+    else:
+        out.append(_none("mse", "Cluster scale-up time (MSE)", "s", "no cluster scale-ups recorded (sweeps on a "
+                         "Dask Gateway record them)"))
+    return out
+
+
+def _template_kpis(runs: list[dict[str, Any]]) -> list[KPI]:
+    """Template parameter reuse share (parameters taken from contexts / all parameters) and run p95."""
+    sources = [src for r in runs for src in (r.get("param_sources") or {}).values()]
+    if sources:
+        reused = sum(src in ("context", "frozen") for src in sources)
+        share = KPI("param_reuse", "Template parameter reuse share", reused / len(sources), "", len(runs),
+                    "template run records", f"{reused} of {len(sources)} parameters came from contexts")
+    else:
+        share = _none("param_reuse", "Template parameter reuse share", "", "no template runs recorded")
+    durations = [float(r["duration_s"]) for r in runs if r.get("duration_s") is not None]
+    if durations:
+        p95 = KPI("template_p95", "Template run p95", _quantile(durations, 0.95), "s", len(durations),
+                  "template run records", f"{sum(r.get('status') == 'ok' for r in runs)} of {len(runs)} runs ok")
+    else:
+        p95 = _none("template_p95", "Template run p95", "s", "no template runs recorded")
+    return [share, p95]
+
+
 def kpis(ws: "Workspace", *, query_probes: int = 20) -> KPIReport:
     """Measure the KPIs of ``ws`` from what it has recorded (programs the user may read)."""
     from ._time import now
@@ -111,12 +169,11 @@ def kpis(ws: "Workspace", *, query_probes: int = 20) -> KPIReport:
     else:
         items.append(_none("crr", "Context Reuse Ratio (CRR)", "", "no program was cloned yet"))
 
-    items.append(_none("param_reuse", "Template parameter reuse share", "", "no template runs recorded"))
+    events = [e for p in programs for e in _events(p)]
+    items.extend(_template_kpis([e for e in events if e.get("kind") == "template_run"]))
     items.append(_none("fsl_p50", "Federation sync latency p50", "ms", "no federation exchanges recorded"))
     items.append(_none("fsl_p99", "Federation sync latency p99", "ms", "no federation exchanges recorded"))
-    items.append(_none("parallel_efficiency", "Parallel efficiency (sweeps)", "", "no sweeps recorded"))
-    items.append(_none("mse", "Cluster scale-up time (MSE)", "s", "no cluster scale-ups recorded"))
-    items.append(_none("template_p95", "Template run p95", "s", "no template runs recorded"))
+    items.extend(_sweep_kpis([e for e in events if e.get("kind") == "usage"]))
 
     frozen = ws.query()
     if len(frozen) and query_probes > 0:

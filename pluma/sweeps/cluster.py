@@ -114,6 +114,28 @@ def _gateway_workers() -> int:
     return n
 
 
+def _watch_scale_up(client: "Client", n: int, start: float, timeout: float = 120.0) -> dict[str, Any]:
+    """Time the cluster's scale-up from 0 to ``n`` workers (the MSE KPI) without holding up
+    the work: a thread waits for the ``n`` workers; the dict it fills says what it saw
+    (``seconds`` stays None while they are not all there, e.g. when a quota stops them)."""
+    import threading
+
+    done = threading.Event()
+    record: dict[str, Any] = {"requested_workers": n, "seconds": None, "done": done}
+
+    def watch() -> None:
+        try:
+            client.wait_for_workers(n, timeout=timeout)
+            record["seconds"] = round(time.perf_counter() - start, 3)
+        except Exception:  # noqa: BLE001 - not all workers came (quota, timeout, closing): no record
+            pass
+        finally:
+            done.set()
+
+    threading.Thread(target=watch, name="pluma-scale-up", daemon=True).start()
+    return record
+
+
 @contextmanager
 def get_client(client: "Client | None" = None, *, program: str | None = None) -> Iterator["Client"]:
     """A Dask client for a sweep, resolved as the module docstring says.
@@ -146,11 +168,13 @@ def get_client(client: "Client | None" = None, *, program: str | None = None) ->
             gateway.close()
             raise
         try:
+            t_scale = time.perf_counter()
             cluster.scale(n)
             gw_client = cluster.get_client(set_as_default=False)
             try:
                 gw_client.wait_for_workers(1, timeout=300)
                 log.info("Dask Gateway cluster %s ready in %.1f s", cluster.name, time.perf_counter() - t0)
+                gw_client.pluma_scale_up = _watch_scale_up(gw_client, n, t_scale)
                 yield gw_client
             finally:
                 gw_client.close()

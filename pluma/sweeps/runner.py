@@ -108,6 +108,7 @@ TASKS_PER_CORE = 4       #: keep at least this many tasks per worker thread (loa
 PROBE_POINTS = 2         #: points in each probe task
 CHUNK_POINTS = 65536     #: points per stored chunk (along the first axis)
 MAX_RECORDED_ERRORS = 1000
+SCALE_UP_WAIT_S = 15.0   #: at most this long, at the end of a sweep, for a new cluster's last workers (MSE record)
 OK = "ok"
 
 
@@ -755,6 +756,11 @@ def run(
             lazy.attrs["batching"] = facts
             usage = meter.record(points=len(plist), failures=failures, function=func_name, cluster=where,
                                  startup_seconds=round(startup, 3))
+            scale_up = getattr(dask_client, "pluma_scale_up", None)
+            if scale_up:  # a short sweep may end before the last workers joined: give them a moment
+                scale_up["done"].wait(SCALE_UP_WAIT_S)
+            if scale_up and scale_up.get("seconds") is not None:  # a cluster started for this sweep (Gateway)
+                usage.update(scale_up_seconds=scale_up["seconds"], scale_up_workers=scale_up["requested_workers"])
             with dask_client.as_current():
                 if failures == len(plist):
                     first = lazy.attrs["errors"][0]

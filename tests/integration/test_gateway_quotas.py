@@ -214,6 +214,9 @@ def test_a_sweep_runs_on_the_configured_gateway_and_closes_its_cluster(tmp_path,
                             program=prog, name="gateway_polars", progress=False)
         assert bool(ds["ok"].all()) and ds["cl"].shape == (3, 1, 2)
         assert prog.context.dataset("gateway_polars")["cl"].shape == (3, 1, 2)
+        usage = sweeps.usage_events(prog)[-1]  # the cluster's 0 -> N scale-up is recorded (the MSE KPI)
+        assert usage["cluster"] == "gateway" and usage["scale_up_workers"] == 2
+        assert 0 < usage["scale_up_seconds"] < 120
         assert ledger.peak("P").cores >= 2  # the sweep's cluster was charged to the program
         deadline = time.monotonic() + 30
         while ledger.usage("P").cores and time.monotonic() < deadline:

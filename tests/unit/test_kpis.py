@@ -59,3 +59,30 @@ def test_plot_helper_draws_the_measured_kpis(known):
     ax = kpis(pluma.open(root, user="admin"), query_probes=2).plot()
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert "Programs in flight (PTR)" in labels and "Federation sync latency p99" not in labels
+
+
+def test_sweep_and_template_kpis_from_known_records(tmp_path):
+    from pluma.sweeps.metering import record_usage
+
+    root = tmp_path / "ws"
+    admin = pluma.open(root, user="admin")
+    make_program(admin, "S")
+    prog = pluma.open(root, user="ana").program("S")
+    # two sweeps: 3 core-s of work on 2 cores for 2 s, 1 core-s on 2 cores for 1 s -> (3 + 1) / (4 + 2)
+    record_usage(prog, {"core_seconds": 3.0, "wall_seconds": 2.0, "cores": 2, "parallel_efficiency": 0.75,
+                        "scale_up_seconds": 2.0, "scale_up_workers": 2})
+    record_usage(prog, {"core_seconds": 1.0, "wall_seconds": 1.0, "cores": 2, "parallel_efficiency": 0.5,
+                        "scale_up_seconds": 4.0, "scale_up_workers": 2})
+    record_usage(prog, {"core_seconds": 1.0, "wall_seconds": 0.6, "cores": 2, "parallel_efficiency": 0.83})
+    runs = [(1.0, {"span": "context", "mach": "given"}), (2.0, {"span": "frozen", "mach": "template"}),
+            (3.0, {"span": "context", "mach": "context"})]
+    enclave = prog._enclave
+    for duration, sources in runs:
+        enclave.update(prog._branch, lambda txn, d=duration, s=sources: prog._append_event(
+            txn, "template_run", template="t", run_id=f"r{d}", duration_s=d, status="ok", param_sources=s),
+            message="template run", metadata={"author": "ana", "kind": "template_run"})
+    report = kpis(pluma.open(root, user="admin"), query_probes=0)
+    assert report["parallel_efficiency"].value == pytest.approx(5.0 / 7.2) and report["parallel_efficiency"].records == 3
+    assert report["mse"].value == pytest.approx(3.0) and report["mse"].records == 2
+    assert report["param_reuse"].value == pytest.approx(4 / 6) and report["param_reuse"].records == 3
+    assert report["template_p95"].value == pytest.approx(2.9) and report["template_p95"].records == 3
