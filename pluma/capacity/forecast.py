@@ -114,7 +114,10 @@ def forecast(program: "Program", *, phases=None, sweep_points: float = 0, model=
     info = program.info
     stats = context_stats(program.context, sweep_points=sweep_points)
     features = features_for_program(info, stats, phases=phases)
-    model = model or default_model()
+    if model is None:  # learns from the shipped history plus this workspace's own metered usage
+        from .metered import history_for
+
+        model = default_model(history_for(program._ws))
     predictions = model.predict(features)
     prices = prices if prices is not None else load_prices()
     # ITAR programs stay on premises: no cloud core-hours in their cost

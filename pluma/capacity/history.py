@@ -365,5 +365,9 @@ def _validate_history(df: pd.DataFrame) -> None:
     if bad:
         raise InvalidInputError(f"unknown classifications in history: {', '.join(sorted(map(str, bad)))}")
     values = df[list(RESOURCES)].to_numpy(dtype=float)
-    if not np.isfinite(values).all() or (values < 0).any():
-        raise InvalidInputError("history resources must be finite numbers >= 0")
+    known = ~np.isnan(values)  # missing: a resource not metered in that row (a workspace's own history)
+    if not np.isfinite(values[known]).all() or (values[known] < 0).any():
+        raise InvalidInputError("history resources must be finite numbers >= 0 (or missing where not metered)")
+    if not known.any(axis=0).all():
+        empty = [r for r, k in zip(RESOURCES, known.any(axis=0)) if not k]
+        raise InvalidInputError(f"history has no value at all for {', '.join(empty)}")

@@ -169,10 +169,13 @@ class CapacityModel:
                     max_leaf_nodes=p["max_leaf_nodes"], min_samples_leaf=p["min_samples_leaf"],
                     l2_regularization=p["l2_regularization"], categorical_features=cat_mask,
                     early_stopping=False, random_state=p["seed"])
+                # a resource not metered in a row (NaN: a workspace's own history) is learnt from the others
                 if q == 0.5:  # the median is not calibrated: it learns from every row
-                    self._models[(resource, q)] = reg.fit(x_all, y_all[resource])
+                    known = np.isfinite(y_all[resource])
+                    self._models[(resource, q)] = reg.fit(x_all[known], y_all[resource][known])
                 else:
-                    self._models[(resource, q)] = reg.fit(x_train, y_train[resource])
+                    known = np.isfinite(y_train[resource])
+                    self._models[(resource, q)] = reg.fit(x_train[known], y_train[resource][known])
         self._adjust = {r: (0.0, 0.0) for r in RESOURCES}
         dep_rows = calib if p["conformal"] else history
         raw = self._raw_log_predictions(encode(dep_rows).to_numpy())
@@ -180,7 +183,8 @@ class CapacityModel:
         if p["conformal"]:
             for resource in RESOURCES:
                 y = np.log1p(calib[resource].to_numpy(dtype=float))  # actual zeros stay 0 here
-                lo, hi = raw[resource][:, 0], raw[resource][:, 2]
+                known = np.isfinite(y)
+                y, lo, hi = y[known], raw[resource][known, 0], raw[resource][known, 2]
                 self._adjust[resource] = (_conformal_quantile(lo - y, 0.1), _conformal_quantile(y - hi, 0.1))
         data_hash = _data_hash(history)
         self._card = {
@@ -319,7 +323,9 @@ def _dependence(rows: pd.DataFrame, raw: dict[str, np.ndarray]) -> dict[str, Any
     if pairs_a:
         for r in RESOURCES:
             a, b = resid[r].to_numpy()[pairs_a], resid[r].to_numpy()[pairs_b]
-            if a.std() > 0 and b.std() > 0:
+            known = np.isfinite(a) & np.isfinite(b)
+            a, b = a[known], b[known]
+            if len(a) > 1 and a.std() > 0 and b.std() > 0:
                 phase_corr.append(float(np.corrcoef(a, b)[0, 1]))
     phases = float(np.clip(np.mean(phase_corr), 0.0, 1.0)) if phase_corr else 0.0
     return {"resources": list(RESOURCES), "correlation": np.round(corr, 6).tolist(), "phases": round(phases, 6)}
