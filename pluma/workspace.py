@@ -4,6 +4,14 @@ enclaves, user registry, program directory and events.
 The registry lives on the ``main`` branch of the default enclave (documents
 ``workspace``, ``users``, ``programs``, ``events``); each program lives on its own
 branch ``programs/<name>`` of its enclave (the default one, or its own for ITAR).
+
+What the default enclave may hold about an ITAR program: its registry entry (name,
+classification, enclave and branch names, storage location — never credentials —,
+creation time and creator, members and their roles) and the workspace events
+naming it (created, users added). Parameter values, datasets, artifacts, gate
+reports, its frozen-context index entries and its own event trail stay in its
+enclave (``tests/integration/test_enclaves.py`` checks this byte by byte). Reading
+an ITAR program needs membership and ITAR clearance, workspace admins included.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from ._time import now
 from .errors import AccessDenied, InvalidInputError, NotFoundError
 from .identity import resolve_user
 from .memory import Enclave, WorkspaceRoot, parse_root
+from .memory.storage import enclave_root
 from .names import name_key, validate_name
 from .programs.phases import (
     Phase,
@@ -78,9 +87,16 @@ class Workspace:
             self._initialise()
 
     # -- storage ------------------------------------------------------------
-    def _enclave(self, name: str, *, create: bool = False) -> Enclave:
+    def _enclave(self, name: str, *, create: bool = False, storage: str | None = None) -> Enclave:
+        """The enclave ``name``: under the workspace root, or at the location its
+        registry entry records (``storage``; options from the environment, see
+        :func:`pluma.memory.storage.enclave_root`)."""
         if name not in self._enclaves:
-            self._enclaves[name] = Enclave(self.root, name, create=create)
+            if storage is None and name != DEFAULT_ENCLAVE:
+                storage = next((e["storage"] for e in self._registry_doc("programs", {}).values()
+                                if e.get("enclave") == name and e.get("storage")), None)
+            root = enclave_root(name, storage, self.root) if storage is not None else self.root
+            self._enclaves[name] = Enclave(root, name, create=create)
         return self._enclaves[name]
 
     @property
@@ -100,7 +116,7 @@ class Workspace:
                                       "initial_snapshot": initial})
             txn.put_doc("users", {self.user.lower(): self._user_record(self.user, admin=True)})
             txn.put_doc("programs", {})
-            txn.put_doc("events", [{"time": now(), "user": self.user, "kind": "workspace_created"}])
+            self._append_event(txn, "workspace_created")
             return True
 
         self._default.update(REGISTRY_BRANCH, change, message="create workspace",
@@ -122,7 +138,7 @@ class Workspace:
         return [dict(u) for _, u in sorted(self._registry_doc("users", {}).items())]
 
     def user_info(self, name: str | None = None) -> dict[str, Any]:
-        name = name or self.user
+        name = self.user if name is None else validate_name(name, "user name")
         users = self._registry_doc("users", {})
         if name.lower() not in users:
             raise NotFoundError(f"no user {name!r} in this workspace; an admin adds users with ws.add_user({name!r})")
@@ -138,7 +154,31 @@ class Workspace:
 
     def _require_admin(self, what: str) -> None:
         if not self.is_admin:
-            raise AccessDenied(f"{self.user} may not {what}: only a workspace admin may")
+            from .audit import record_refusal
+
+            exc = AccessDenied(f"{self.user} may not {what}: only a workspace admin may")
+            record_refusal(self, exc, what)
+            raise exc
+
+    def _itar_cleared(self, user: str) -> bool:
+        record = self._registry_doc("users", {}).get(user.lower()) or {}
+        return bool((record.get("clearance") or {}).get("itar"))
+
+    def _require_itar_access(self, program: str, user: str, *, member: bool) -> None:
+        """An ITAR program is read (or changed) only by members with ITAR clearance —
+        admins included (DESIGN.md, "Who may do what")."""
+        if not member:
+            raise AccessDenied(
+                f"{user} may not read or change ITAR program {program}: it needs membership and ITAR clearance from "
+                f"everyone, workspace admins included, and {user} is not a member; its program manager (or an "
+                f"admin) adds members with program.set_member(...)"
+            )
+        if not self._itar_cleared(user):
+            raise AccessDenied(
+                f"{user} may not read or change ITAR program {program}: {user} is a member but has no ITAR clearance; "
+                f"a workspace admin records one with ws.set_user({user!r}, itar_cleared=True) "
+                f"(`pluma user set {user} --itar-cleared`)"
+            )
 
     def add_user(self, name: str, *, display_name: str | None = None, admin: bool = False,
                  itar_cleared: bool = False) -> dict[str, Any]:
@@ -167,6 +207,12 @@ class Workspace:
     def set_user(self, name: str, *, display_name: str | None = None, admin: bool | None = None,
                  itar_cleared: bool | None = None) -> dict[str, Any]:
         """Change a user's display name, admin flag or ITAR clearance (admin only)."""
+        validate_name(name, "user name")
+        if display_name is not None and not isinstance(display_name, str):
+            raise InvalidInputError("display_name must be text")
+        for flag, value in (("admin", admin), ("itar_cleared", itar_cleared)):
+            if value is not None and not isinstance(value, bool):
+                raise InvalidInputError(f"{flag} must be True, False or None (unchanged)")
         self._require_admin("change users")
 
         def change(txn):
@@ -229,14 +275,18 @@ class Workspace:
         self._default.update(REGISTRY_BRANCH, change, message=f"capacity threshold {amount}",
                              metadata={"author": self.user, "kind": "settings"})
 
-    def _append_event(self, txn, kind: str, **detail: Any) -> None:
-        events = txn.doc("events", [])
-        events.append({"time": now(), "user": self.user, "kind": kind, **detail})
-        txn.put_doc("events", events)
+    def _append_event(self, txn, kind: str, **detail: Any) -> dict[str, Any]:
+        """Record a registry change as a hash-chained audit entry, in ``txn``'s commit."""
+        from .audit import chain
+
+        entry = {"time": now(), "user": self.user, "kind": kind, **detail}
+        return chain.append(txn, chain.chain_id(DEFAULT_ENCLAVE, REGISTRY_BRANCH), entry)
 
     def events(self) -> list[dict[str, Any]]:
         """Workspace-level events: creation, users, programs."""
-        return list(self._registry_doc("events", []))
+        from .audit import chain
+
+        return chain.read_entries(self._default.snapshot(branch=REGISTRY_BRANCH), strip=True)
 
     # -- programs -------------------------------------------------------------
     def create_program(
@@ -248,9 +298,16 @@ class Workspace:
         domains: list[str] | tuple[str, ...] = (),
         quotas: Mapping[str, float] | None = None,
         members: Mapping[str, list[str] | str] | None = None,
+        storage: str | os.PathLike | None = None,
     ) -> Program:
         """Create a program (admin only). Whoever creates it becomes its
         program_manager unless ``members`` names one.
+
+        An ITAR program gets a storage enclave of its own, under the workspace root
+        or, with ``storage`` (a folder or ``s3://bucket/prefix``), at a location of its
+        own: production gives it its own bucket and credentials. Only the location is
+        recorded; its storage options come from the environment variable
+        ``PLUMA_ENCLAVE_PROGRAM_<NAME>_OPTIONS`` (JSON) of whoever opens it.
 
         Examples
         --------
@@ -260,8 +317,16 @@ class Workspace:
         """
         spec = self._program_spec(name, priority=priority, classification=classification, domains=domains,
                                   quotas=quotas, members=members)
-        self._require_admin("create programs")
         enclave = DEFAULT_ENCLAVE if spec["classification"] != "ITAR" else f"program-{name_key(name)}"
+        if storage is not None:
+            if spec["classification"] != "ITAR":
+                raise InvalidInputError(
+                    "storage= places an ITAR program's own enclave; a non-ITAR program lives in the default "
+                    "enclave, under the workspace root"
+                )
+            spec["storage"] = enclave_root(enclave, os.fspath(storage) if isinstance(storage, os.PathLike)
+                                           else storage, self.root).uri
+        self._require_admin("create programs")
         return self._new_program(spec, enclave_name=enclave)
 
     def _program_spec(self, name: str, *, priority: Any, classification: Any, domains: Any, quotas: Any,
@@ -318,7 +383,7 @@ class Workspace:
         existing = self._registry_doc("programs", {})
         if key in existing:
             raise InvalidInputError(f"a program named {existing[key]['name']!r} exists already (names ignore case)")
-        enclave = self._enclave(enclave_name, create=True)
+        enclave = self._enclave(enclave_name, create=True, storage=spec.get("storage"))
         branch = f"programs/{key}"
         with enclave.lock.hold():
             if branch in enclave.branches("programs/"):
@@ -342,8 +407,11 @@ class Workspace:
                 else:
                     txn.put_doc("context", {"rev": 0, "params": {}, "datasets": {}, "artifacts": {}})
                 txn.put_doc("program", state)
-                txn.put_doc("events", [{"time": created, "user": self.user, "kind": "created",
-                                        "classification": spec["classification"], "origin": origin}])
+                from .audit import chain  # a new chain: a clone does not inherit its source's trail
+
+                chain.start(txn, chain.chain_id(enclave.name, branch),
+                            {"time": created, "user": self.user, "kind": "created", "phase": state["phase"],
+                             "classification": spec["classification"], "origin": origin})
 
             enclave.update(branch, init, message=f"create program {name}" + (f" from {origin['ref']}" if origin else ""),
                            metadata={"author": self.user, "kind": "create"})
@@ -356,6 +424,8 @@ class Workspace:
                 programs[key] = {"name": name, "enclave": enclave_name, "branch": branch, "created": created,
                                  "created_by": self.user, "classification": spec["classification"],
                                  "members": spec["members"]}
+                if spec.get("storage"):
+                    programs[key]["storage"] = spec["storage"]  # a location only: never credentials
                 txn.put_doc("programs", programs)
                 self._append_event(txn, "program_created", name=name, classification=spec["classification"],
                                    origin=origin["ref"] if origin else None)
@@ -365,7 +435,8 @@ class Workspace:
         except BaseException:
             enclave.delete_branch(branch)
             raise
-        return self.program(name)
+        # no read check: an admin without ITAR clearance may set up an ITAR program it cannot read
+        return Program(self, name, self._program_entry(name))
 
     def _program_entry(self, name: str) -> dict[str, Any]:
         if not isinstance(name, str):
@@ -389,11 +460,9 @@ class Workspace:
     def programs(self) -> list[Program]:
         """Every program this user may read."""
         out = []
-        admin = self.is_admin
         for key, entry in sorted(self._registry_doc("programs", {}).items()):
             program = Program(self, entry["name"], entry)
-            state = program._state()
-            if admin or program._roles(state):
+            if program._may_read(program._state()):
                 out.append(program)
         return out
 
@@ -419,9 +488,15 @@ class Workspace:
     def _readable_program_keys(self) -> set[str]:
         programs = self._registry_doc("programs", {})
         me = self.user.lower()
-        if self.is_admin:
-            return {k for k, e in programs.items() if e.get("classification") != "ITAR" or me in e.get("members", {})}
-        return {k for k, e in programs.items() if me in e.get("members", {})}
+        admin, cleared = self.is_admin, self._itar_cleared(self.user)
+
+        def readable(entry: dict[str, Any]) -> bool:
+            member = me in entry.get("members", {})
+            if entry.get("classification") == "ITAR":  # membership and clearance, admins included
+                return member and cleared
+            return member or admin
+
+        return {k for k, e in programs.items() if readable(e)}
 
     # -- frozen contexts ------------------------------------------------------
     def query(self, *, program=None, phase=None, since=None, until=None, where=None, params=None):
@@ -463,11 +538,72 @@ class Workspace:
         from .query import FrozenIndex
 
         self._require_admin("rebuild the index")
-        count = FrozenIndex(self).rebuild()
         for key, entry in self._registry_doc("programs", {}).items():
             state = self._enclave(entry["enclave"]).snapshot(branch=entry["branch"]).doc("program", {})
             self._mirror_members(key, state.get("members", {}))
+        # after the members mirror: a shared (PostgreSQL) index re-derives its roles from it
+        return FrozenIndex(self).rebuild()
+
+    def set_index_url(self, url: str | None) -> int:
+        """Keep the query index of the default enclave in PostgreSQL (admin only), or
+        back in the store with ``None``. Returns the number of entries indexed there.
+
+        The database is checked and filled from the store before the setting is saved,
+        so a bad URL changes nothing. The stored URL carries no password (every user
+        can read settings): give it through ``~/.pgpass``, ``PGPASSFILE`` or
+        ``PGPASSWORD``. ``$PLUMA_INDEX_URL``, where set, wins over the setting.
+        Programs with an enclave of their own (ITAR) keep their index in it.
+
+        Examples
+        --------
+        >>> ws.set_index_url("postgresql://pluma_owner@db.example:5432/pluma")   # doctest: +SKIP
+        12
+        >>> ws.set_index_url(None)                                             # doctest: +SKIP
+        12
+        """
+        from .query.backend import SETTING, backend_for, validate_index_url
+
+        if url is not None:
+            url = validate_index_url(url, allow_password=False)
+        self._require_admin("choose where the query index lives")
+        default = self._default
+        backend = backend_for(self, default, url)
+        backend.reconcile(default, author=self.user)  # connects, creates the schema and roles, fills it
+        count = len(backend.load(default)) if url is None else len(default.tags("frozen/"))
+
+        def change(txn):
+            settings = txn.doc("settings", {}) or {}
+            if url is None:
+                settings.pop(SETTING, None)
+            else:
+                settings[SETTING] = url
+            txn.put_doc("settings", settings)
+            self._append_event(txn, "index_url", url=url)
+
+        self._default.update(REGISTRY_BRANCH, change, message=f"index: {url or 'embedded'}",
+                             metadata={"author": self.user, "kind": "settings"})
         return count
+
+    # -- federation (received programs) ---------------------------------------
+    def _register_received_program(self, key: str, entry: dict[str, Any]) -> None:
+        """Register a program received from a federation peer (read-only; see
+        :mod:`pluma.federation.receive`). Idempotent for the same peer."""
+
+        def change(txn):
+            programs = txn.doc("programs", {})
+            current = programs.get(key)
+            if current is not None:
+                if current.get("received_from") != entry.get("received_from"):
+                    raise InvalidInputError(f"a program named {current['name']!r} exists already (names ignore case)")
+                return
+            programs[key] = entry
+            txn.put_doc("programs", programs)
+            self._append_event(txn, "program_received", name=entry["name"], peer=entry.get("received_from"),
+                               classification=entry.get("classification"))
+
+        self._default.update(REGISTRY_BRANCH, change, message=f"register received program {entry['name']}",
+                             metadata={"author": self.user, "kind": "program"})
+    # -- end federation ---------------------------------------------------------
 
     # -- display ------------------------------------------------------------
     def __repr__(self) -> str:

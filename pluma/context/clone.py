@@ -12,12 +12,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Mapping
 
 from .._time import now
-from ..errors import InvalidInputError, StateError
-from ..names import validate_item_name
+from ..errors import AccessDenied, InvalidInputError, StateError
+from ..names import name_key
 from ..programs.phases import classification_rank
 from .params import RESERVED, unknown_param_error
 from .view import ARTIFACT_PREFIX, DATA_PREFIX, param_specs
-from .working import _dataset_shape
+from .working import _dataset_shape, validated_dataset
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..programs.program import Program
@@ -75,8 +75,6 @@ def clone_frozen(
     quotas: Mapping[str, float] = _UNSET,
     members: Mapping[str, list[str]] = _UNSET,
 ) -> "Program":
-    import xarray as xr
-
     source = fc.program
     ws = source._ws
     current = source._require("read")
@@ -94,22 +92,30 @@ def clone_frozen(
         members=pick(members, "members"),
         manager=ws.user,
     )
-    if "ITAR" in (current.get("classification"), spec["classification"]) and spec["classification"] != current.get("classification"):
-        raise StateError(
-            f"cannot clone {fc.ref} ({current.get('classification')}) into a {spec['classification']} program: "
-            "ITAR data stays in its own enclave and never mixes with non-ITAR programs"
+    itar_source = current.get("classification") == "ITAR"
+    if itar_source and spec["classification"] != "ITAR":
+        raise AccessDenied(
+            f"cannot clone {fc.ref} (ITAR) into a {spec['classification']} program: ITAR data never leaves its "
+            "enclave for a non-ITAR program; clone it with classification='ITAR' (a new enclave of its own), or "
+            "share it with a peer through federation's export rules"
         )
-    if current.get("classification") == "ITAR":
+    if spec["classification"] == "ITAR" and not itar_source:
         raise StateError(
-            f"cloning ITAR program {source.name} needs a new enclave of its own; this version clones "
-            "within the default enclave only"
+            f"cannot clone {fc.ref} ({current.get('classification')}) into an ITAR program: ITAR and non-ITAR "
+            "programs never share history; create the ITAR program with ws.create_program(..., "
+            "classification='ITAR') and set its context there"
         )
     if not isinstance(message, str):
         raise InvalidInputError("message must be text")
 
     specs = param_specs(fc._state)
     coerced: dict[str, Any] = {}
+    for what, given in (("overrides", overrides), ("dataset_overrides", dataset_overrides)):
+        if given is not None and not isinstance(given, Mapping):
+            raise InvalidInputError(f"{what} must map names to values, e.g. {{'span': 38.0}}, not {type(given).__name__}")
     for key, value in dict(overrides or {}).items():
+        if not isinstance(key, str):
+            raise InvalidInputError(f"parameter names are text, not {key!r}")
         if key in RESERVED:
             raise InvalidInputError(f"{key!r} is reserved and cannot be a parameter name")
         if key not in specs:
@@ -117,12 +123,7 @@ def clone_frozen(
         coerced[key] = (specs[key].coerce(value), specs[key].unit)
     datasets: dict[str, Any] = {}
     for key, ds in dict(dataset_overrides or {}).items():
-        validate_item_name(key, "dataset")
-        if isinstance(ds, xr.DataArray):
-            ds = ds.to_dataset(name=ds.name or key)
-        if not isinstance(ds, xr.Dataset) or not ds.data_vars:
-            raise InvalidInputError(f"dataset override {key!r} must be an xarray.Dataset with data variables")
-        datasets[key] = ds
+        datasets[key] = validated_dataset(key, ds)
 
     origin = {"program": source.name, "ref": fc.ref, "id": fc.id, "workspace": ws.location,
               "cloned_by": ws.user, "time": now(), "overrides": sorted(coerced), "dataset_overrides": sorted(datasets)}
@@ -130,6 +131,8 @@ def clone_frozen(
     ceiling = spec["classification"]
 
     def populate(txn, state):
+        if itar_source:  # a new enclave: the frozen context's objects are copied, not shared
+            _copy_objects(fc._snapshot, txn)
         manifest = txn.doc("context", {"rev": 0, "params": {}, "datasets": {}, "artifacts": {}})
         rev = int(manifest.get("rev", 0)) + (1 if coerced or datasets else 0)
         record = {"label": ceiling, "author": user, "time": now(), "message": message or f"clone of {fc.ref}",
@@ -155,5 +158,39 @@ def clone_frozen(
 
     inherit = {"declared": dict(fc._state.get("declared") or {}),
                "gate_overrides": dict(current.get("gate_overrides") or {})}
+    if itar_source:  # every ITAR program lives in an enclave of its own
+        return ws._new_program(spec, enclave_name=f"program-{name_key(name)}", populate=populate,
+                               origin=origin, phase=fc.phase, inherit=inherit)
     return ws._new_program(spec, enclave_name=source._enclave.name, start_snapshot=fc.id, populate=populate,
                            origin=origin, phase=fc.phase, inherit=inherit)
+
+
+def _copy_objects(source, txn) -> int:
+    """Copy every stored object (metadata and chunks, as raw encoded bytes) of the
+    snapshot ``source`` into the open session ``txn`` of another enclave; returns
+    the number of objects copied."""
+    import asyncio
+
+    from zarr.core.buffer import default_buffer_prototype
+    from zarr.core.sync import sync
+
+    src, dst = source.store, txn.store
+    proto = default_buffer_prototype()
+
+    async def run() -> int:
+        keys = [k async for k in src.list()]
+        limit = asyncio.Semaphore(32)
+
+        async def one(key: str) -> None:
+            async with limit:
+                buf = await src.get(key, prototype=proto)
+                if buf is not None:
+                    await dst.set(key, buf)
+
+        metadata = sorted((k for k in keys if k.endswith("zarr.json")), key=lambda k: k.count("/"))
+        for key in metadata:  # groups and arrays first (parents before children), then their chunks
+            await one(key)
+        await asyncio.gather(*(one(k) for k in keys if not k.endswith("zarr.json")))
+        return len(keys)
+
+    return sync(run())

@@ -183,9 +183,11 @@ def diff(a: ContextView, b: ContextView, *, deep: bool = False) -> ContextDiff:
     ca = a._state.get("classification") if a._state else None
     cb = b._state.get("classification") if b._state else None
     ea, eb = a.program._enclave, b.program._enclave
-    if ea.name != eb.name and "ITAR" in (ca, cb) and ca != cb:
+    if "ITAR" in (ca, cb) and ca != cb:
         raise AccessDenied(
-            f"cannot show {a.label} ({ca}) beside {b.label} ({cb}): ITAR data stays in its enclave"
+            f"cannot show {a.label} ({ca}) beside {b.label} ({cb}): ITAR data stays in its enclave and is "
+            "never shown beside a non-ITAR program; compare ITAR contexts with each other (both inside ITAR "
+            "enclaves), or share data through federation's export rules"
         )
 
     same_repo = ea.name == eb.name and ea.root == eb.root

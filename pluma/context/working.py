@@ -46,6 +46,50 @@ def _dataset_shape(ds, mode: str, previous: dict[str, Any]) -> dict[str, Any]:
             "variables": sorted(str(v) for v in ds.data_vars), "nbytes": int(ds.nbytes)}
 
 
+_STORABLE_KINDS = "biufcmMUSO"  # xarray/zarr encode these; "V" (raw void) and the rest they cannot
+
+
+def validated_dataset(name: str, ds: Any) -> "xr.Dataset":
+    """``ds`` (a Dataset, or a DataArray made one) checked for what storage needs:
+    data variables; variable, coordinate and dimension names that are non-empty
+    text without '/' (they become store paths); JSON-like attributes."""
+    import json
+
+    import xarray as xr
+
+    validate_item_name(name, "dataset")
+    if isinstance(ds, xr.DataArray):
+        if ds.name is not None and not isinstance(ds.name, str):
+            raise InvalidInputError(f"dataset {name!r}: a DataArray's name must be text, not {ds.name!r}")
+        ds = ds.to_dataset(name=ds.name or name)
+    if not isinstance(ds, xr.Dataset):
+        raise InvalidInputError(f"dataset {name!r} must be an xarray.Dataset, got {type(ds).__name__}")
+    if not ds.data_vars:
+        raise InvalidInputError(f"dataset {name!r} has no data variables")
+    for key in list(ds.variables) + list(ds.dims):
+        if not isinstance(key, str) or not key.strip() or "/" in key or "\x00" in key or key in (".", ".."):
+            raise InvalidInputError(
+                f"dataset {name!r}: variable or dimension name {key!r} cannot be stored; use text without "
+                "'/' or NUL, e.g. 'lift_per_span'"
+            )
+    for key, var in ds.variables.items():
+        if var.dtype.kind not in _STORABLE_KINDS:
+            raise InvalidInputError(f"dataset {name!r}: variable {key!r} has dtype {var.dtype}, which cannot be stored")
+    try:
+        json.dumps([dict(ds.attrs)] + [dict(v.attrs) for v in ds.variables.values()], allow_nan=True, default=_plain)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"dataset {name!r}: attributes must be JSON-like (numbers, text, lists): {exc}") from None
+    return ds
+
+
+def _plain(value: Any) -> Any:
+    import numpy as np
+
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON-like")
+
+
 class Transaction:
     """Changes collected by :meth:`Context.transaction`, committed once on exit."""
 
@@ -185,16 +229,7 @@ class Context(ContextView):
         return ops
 
     def _dataset_op(self, name: str, ds, label: str | None) -> _Op:
-        import xarray as xr
-
-        validate_item_name(name, "dataset")
-        if isinstance(ds, xr.DataArray):
-            ds = ds.to_dataset(name=ds.name or name)
-        if not isinstance(ds, xr.Dataset):
-            raise InvalidInputError(f"dataset {name!r} must be an xarray.Dataset, got {type(ds).__name__}")
-        if not ds.data_vars:
-            raise InvalidInputError(f"dataset {name!r} has no data variables")
-        return _Op("dataset", name, ds, self._check_label(label), {})
+        return _Op("dataset", name, validated_dataset(name, ds), self._check_label(label), {})
 
     def _artifact_op(self, name, data, label, filename, media_type) -> _Op:
         validate_item_name(name, "artifact")

@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 
 from ..errors import InvalidInputError, StorageError
 
-__all__ = ["WorkspaceRoot", "parse_root", "S3_OPTION_NAMES"]
+__all__ = ["WorkspaceRoot", "parse_root", "S3_OPTION_NAMES", "enclave_root", "enclave_options_variable"]
 
 #: Storage options accepted for ``s3://`` roots: Icechunk's own names.
 S3_OPTION_NAMES = frozenset(
@@ -92,7 +92,15 @@ def parse_root(uri: str | os.PathLike | None, storage_options: Mapping[str, Any]
         uri = os.fspath(uri)
     if not isinstance(uri, str) or not uri.strip():
         raise InvalidInputError("workspace location must be a folder path or an 's3://bucket/prefix' URI")
+    if "\x00" in uri:
+        raise InvalidInputError(f"workspace location {uri!r} contains a NUL character")
+    if storage_options is not None and not isinstance(storage_options, Mapping):
+        raise InvalidInputError(
+            f"storage_options must be a mapping such as {{'endpoint_url': ...}}, not {type(storage_options).__name__}"
+        )
     options = dict(storage_options or {})
+    if not all(isinstance(k, str) for k in options):
+        raise InvalidInputError("storage option names must be text, e.g. 'endpoint_url'")
     parsed = urlparse(uri)
     if parsed.scheme in ("", "file"):
         if options:
@@ -118,3 +126,41 @@ def parse_root(uri: str | os.PathLike | None, storage_options: Mapping[str, Any]
                 raise InvalidInputError(f"storage option {key} must be a string, got {type(options[key]).__name__}")
         return WorkspaceRoot("s3", parsed.netloc, parsed.path.strip("/"), options)
     raise InvalidInputError(f"unsupported workspace URI scheme {parsed.scheme!r}: use a folder path or s3://bucket/prefix")
+
+
+def enclave_options_variable(enclave: str) -> str:
+    """The environment variable holding an enclave's own storage options (JSON), e.g.
+    ``PLUMA_ENCLAVE_PROGRAM_HAWK_OPTIONS`` for enclave ``program-hawk``."""
+    return "PLUMA_ENCLAVE_" + "".join(c if c.isalnum() else "_" for c in enclave).upper() + "_OPTIONS"
+
+
+def enclave_root(enclave: str, location: str, fallback: WorkspaceRoot) -> WorkspaceRoot:
+    """The root of an enclave kept at its own ``location`` (a folder or ``s3://bucket/prefix``).
+
+    Its storage options (endpoint, credentials, ...) come from the environment
+    variable :func:`enclave_options_variable` as a JSON object, so production can
+    give each enclave its own bucket and credentials; they are never stored in the
+    workspace. Without that variable an ``s3://`` enclave uses the options the
+    workspace was opened with.
+
+    Examples
+    --------
+    >>> enclave_options_variable("program-hawk")
+    'PLUMA_ENCLAVE_PROGRAM_HAWK_OPTIONS'
+    """
+    import json
+
+    variable = enclave_options_variable(enclave)
+    raw = os.environ.get(variable)
+    if raw is not None:
+        try:
+            options = json.loads(raw)
+        except ValueError:
+            raise InvalidInputError(f"{variable} must hold a JSON object of storage options") from None
+        if not isinstance(options, dict):
+            raise InvalidInputError(f"{variable} must hold a JSON object of storage options")
+    elif isinstance(location, str) and urlparse(location).scheme == "s3" and not fallback.is_local:
+        options = dict(fallback.options)
+    else:
+        options = {}
+    return parse_root(location, options)

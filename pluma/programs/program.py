@@ -42,22 +42,48 @@ class Program:
         return self._enclave.snapshot(branch=self._branch).doc("program", {})
 
     def _roles(self, state: dict[str, Any], user: str | None = None) -> list[str]:
-        return list((state.get("members") or {}).get((user or self._user).lower(), []))
+        """``user``'s roles here. On an ITAR program a role counts only with membership
+        and ITAR clearance (admins included): otherwise this raises AccessDenied, so
+        every permission check (``_require``, approvals) refuses."""
+        user = user or self._user
+        roles = list((state.get("members") or {}).get(user.lower(), []))
+        if state.get("classification") == "ITAR":
+            self._ws._require_itar_access(self.name, user, member=bool(roles))
+        return roles
+
+    def _may_read(self, state: dict[str, Any]) -> bool:
+        """Whether this handle's user may read the program (no refusal recorded: for listings)."""
+        roles = (state.get("members") or {}).get(self._user.lower())
+        if state.get("classification") == "ITAR":
+            return bool(roles) and self._ws._itar_cleared(self._user)
+        return bool(roles) or self._ws.is_admin
 
     def _require(self, operation: str, state: dict[str, Any] | None = None, *, user: str | None = None) -> dict[str, Any]:
         """Check that ``user`` (default: this handle's user) may do ``operation``; return the state read."""
         user = user or self._user
         state = state if state is not None else self._state()
-        roles = set(self._roles(state, user))
-        if roles & PERMISSIONS[operation]:
-            return state
-        if operation == "read" and self._ws._user_is_admin(user):
-            return state
-        needed = " or ".join(sorted(PERMISSIONS[operation]))
-        has = ", ".join(sorted(roles)) or "no role"
-        raise AccessDenied(f"{user} may not {describe(operation)} on {self.name}: needs {needed} (has: {has})")
+        try:
+            roles = set(self._roles(state, user))
+            if roles & PERMISSIONS[operation]:
+                return state
+            if operation == "read" and self._ws._user_is_admin(user):
+                return state
+            needed = " or ".join(sorted(PERMISSIONS[operation]))
+            has = ", ".join(sorted(roles)) or "no role"
+            raise AccessDenied(f"{user} may not {describe(operation)} on {self.name}: needs {needed} (has: {has})")
+        except AccessDenied as exc:  # every refusal goes to the audit trail (never replaced by a recording error)
+            from ..audit import record_refusal
+
+            extra = {"principal": user} if user.lower() != self._user.lower() else {}
+            record_refusal(self._ws, exc, operation, program=self, phase=state.get("phase"), **extra)
+            raise
 
     def _check_writable(self, state: dict[str, Any], what: str = "change the working context") -> None:
+        if state.get("read_only"):  # received from a federation peer
+            raise StateError(
+                f"{self.name} is received from peer {state.get('received_from')!r} and read-only; cannot {what}. "
+                "Clone one of its frozen contexts (FrozenContext.clone) to work on it"
+            )
         status = state.get("status", "active")
         if status == Status.KILLED.value:
             raise StateError(f"{self.name} was killed ({state.get('status_reason')}); nothing can {what.split()[0]} it any more")
@@ -68,11 +94,15 @@ class Program:
             )
 
     def _append_event(self, txn, kind: str, **detail: Any) -> dict[str, Any]:
-        events = txn.doc("events", [])
+        """Record a change as a hash-chained audit entry in ``txn``'s commit (see
+        :mod:`pluma.audit`); ``phase`` defaults to the phase the program is in."""
+        from ..audit import chain
+
+        if "phase" not in detail:
+            detail["phase"] = (txn.doc("program") or {}).get("phase")
         event = {"time": now(), "user": self._user, "kind": kind, **detail}
-        events.append(event)
-        txn.put_doc("events", events)
-        return event
+        stored = chain.append(txn, chain.chain_id(self._enclave.name, self._branch), event)
+        return {k: v for k, v in stored.items() if k not in chain.CHAIN_FIELDS}
 
     @property
     def phase(self) -> Phase:
@@ -266,8 +296,11 @@ class Program:
             txn.put_doc("program", state)
             return result
 
-        _, result = self._enclave.update(self._branch, change, message=message,
-                                         metadata={"author": self._user, "kind": kind})
+        from ..audit import refusals
+
+        with refusals(self._ws, kind, program=self):  # an illegal move is recorded, then raised
+            _, result = self._enclave.update(self._branch, change, message=message,
+                                             metadata={"author": self._user, "kind": kind})
         return result
 
     def _record_transition(self, state, kind, frm, to, reason):
@@ -325,8 +358,11 @@ class Program:
             txn.put_doc("program", state)
             return tag
 
-        sid, tag = self._enclave.update(self._branch, change, message=message or "freeze",
-                                        metadata={"author": self._user, "kind": "freeze"})
+        from ..audit import refusals
+
+        with refusals(self._ws, "advance", program=self):  # a gate that does not pass is recorded, then raised
+            sid, tag = self._enclave.update(self._branch, change, message=message or "freeze",
+                                            metadata={"author": self._user, "kind": "freeze"})
         self._enclave.create_tag(tag, sid)
         self._index_freeze(tag, sid)
         return self._frozen_from_tag(tag)
@@ -401,6 +437,9 @@ class Program:
         from ..query import FrozenIndex, entry_for
 
         FrozenIndex(self._ws).record(self._enclave, [entry_for(self._enclave, tag, snapshot_id)], author=self._user)
+        from ..integrity import record_freeze_checksums
+
+        record_freeze_checksums(self._enclave, tag, snapshot_id, author=self._user)  # for pluma fsck
 
     def _repair_freeze_tags(self) -> None:
         """Roll forward a freeze whose commit landed but whose tag did not (a crash between the two)."""
@@ -450,9 +489,14 @@ class Program:
         return self._frozen_from_tag(matches[-1])
 
     def events(self) -> list[dict[str, Any]]:
-        """Everything recorded: creation, freezes, approvals, holds, reworks, kills, gate overrides, members."""
+        """Everything recorded: creation, freezes, approvals, holds, reworks, kills, gate overrides, members.
+
+        The entries of the program's audit chain, oldest first, without the chain
+        fields (``pluma.audit.trail`` shows those)."""
+        from ..audit import chain
+
         self._require("read")
-        return self._enclave.snapshot(branch=self._branch).doc("events", [])
+        return chain.read_entries(self._enclave.snapshot(branch=self._branch), strip=True)
 
     # -- display ------------------------------------------------------------
     def __repr__(self) -> str:

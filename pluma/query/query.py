@@ -154,5 +154,6 @@ def query(
     for name in wanted:
         column = f"param:{name}"
         out[name] = frame[column] if column in frame else np.nan
-    out.attrs["units"] = {k: units[k] for k in wanted if k in units}
+    # units only of parameters the rows you may read have (another program's declarations stay private)
+    out.attrs["units"] = {k: units[k] for k in wanted if k in units and out[k].notna().any()}
     return out.reset_index(drop=True)
