@@ -19,15 +19,19 @@ import sys
 import click
 
 from ._app import PlumaGroup, State, parse_pairs
+from .audit import audit
 from .capacity import capacity, kpis
 from .catalog import catalog
 from .context import context
 from .demo import demo
+from .federation import federation
 from .frozen import clone, diff, query, reindex
 from .gates import gate
 from .lifecycle import advance, events, hold, history, kill, resume, rework
+from .memory import fsck, gc, replicate
 from .programs import program
 from .sweeps import sweep
+from .templates import ask, template
 from .workspace import init, user
 
 __all__ = ["cli", "main"]
@@ -95,6 +99,13 @@ cli.add_command(catalog)
 cli.add_command(capacity)
 cli.add_command(kpis)
 cli.add_command(sweep)
+cli.add_command(template)
+cli.add_command(ask)
+cli.add_command(federation)
+cli.add_command(fsck)
+cli.add_command(replicate)
+cli.add_command(gc)
+cli.add_command(audit)
 
 
 def main(argv: list[str] | None = None) -> None:
