@@ -37,6 +37,7 @@ from .programs.program import Program
 
 if TYPE_CHECKING:  # pragma: no cover
     from .context.frozen import FrozenContext
+    from .federation import Federation
 from .programs.roles import validate_roles
 
 __all__ = ["Workspace", "open_workspace", "DEFAULT_ENCLAVE"]
@@ -604,6 +605,16 @@ class Workspace:
         self._default.update(REGISTRY_BRANCH, change, message=f"register received program {entry['name']}",
                              metadata={"author": self.user, "kind": "program"})
     # -- end federation ---------------------------------------------------------
+
+    # -- federation -----------------------------------------------------------
+    @property
+    def federation(self) -> "Federation":
+        """This workspace's side of the federation: keys, peers, explain, push, pull, serve, status."""
+        if "_federation" not in self.__dict__:
+            from .federation import Federation
+
+            self.__dict__["_federation"] = Federation(self)
+        return self.__dict__["_federation"]
 
     # -- display ------------------------------------------------------------
     def __repr__(self) -> str:

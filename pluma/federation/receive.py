@@ -45,7 +45,6 @@ from .._time import now
 from ..errors import AccessDenied, InvalidInputError, PlumaError
 from ..names import name_key, validate_item_name, validate_name
 from ..programs.phases import (
-    CLASSIFICATIONS,
     Phase,
     classification_rank,
     validate_classification,

@@ -210,6 +210,7 @@ def create_app(fed: "Federation"):
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
+    fed.ws._require_admin("run the federation server (it imports what peers send)")
     fed.identity  # fail now, not at the first request, if there is no key
     server = _Server(fed)
 

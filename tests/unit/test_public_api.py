@@ -16,7 +16,8 @@ def test_all_is_sorted_and_complete():
     assert pluma.__all__ == sorted(pluma.__all__)
     public = {name for name in dir(pluma) if not name.startswith("_")}
     modules = {"context", "errors", "gates", "memory", "programs", "units", "names", "workspace", "display",
-               "identity", "expressions", "engineering", "demo", "cli", "query", "catalog", "capacity", "kpis", "analysis", "sweeps", "quantum", "scheduling", "gateway"}
+               "identity", "expressions", "engineering", "demo", "cli", "query", "catalog", "capacity", "kpis", "analysis", "sweeps", "quantum", "scheduling", "gateway",
+               "audit", "integrity", "federation", "templates"}
     assert public - modules - {"annotations"} == set(pluma.__all__)
 
 
