@@ -8,8 +8,12 @@ Layout in a branch (program branch, registry ``main``, or an ``audit`` branch)::
     trail/000000      segments: lists of at most ``SEGMENT`` chained entries
     trail/000001      ...
 
-An append rewrites only the head and the last segment (bounded size), so its
-cost does not grow with the length of the trail. Each chained entry carries
+An append rewrites only the head and the last segment (bounded size), so the
+Python-side cost does not grow with the length of the trail. (Icechunk writes a
+new snapshot holding every group's attributes on each commit, so a commit still
+grows by about 1 ms per 1,000 stored entries — measured here: 2 ms on an empty
+branch, 20 ms with 20,000 entries — against 10-30x more for rewriting one
+whole events document.) Each chained entry carries
 ``seq`` (its position in the whole list, legacy entries included), ``prev``
 (hash of the entry before it, ``GENESIS`` for the first chained one) and
 ``hash = sha256(canonical JSON of {"chain": <chain id>, "entry": <entry

@@ -75,7 +75,9 @@ def record(ws: "Workspace", action: str, *, program: Any = None, phase: Any = No
         ``"ok"``, ``"denied"`` (access), ``"refused"`` (an illegal move),
         ``"conflict"``, or any other short word.
     **detail
-        JSON-able facts worth keeping (no secrets).
+        JSON-able facts worth keeping (no secrets). A ``user``, ``time`` or
+        ``kind`` among them is kept as ``given_user`` (etc.): the acting user and
+        the time are always the recorder's.
 
     Returns the stored entry (with ``seq``, ``prev`` and ``hash``).
 
@@ -89,8 +91,11 @@ def record(ws: "Workspace", action: str, *, program: Any = None, phase: Any = No
     if not isinstance(action, str) or not action.strip():
         raise ValueError("action must be non-empty text")
     enclave, program_name = _enclave_for(ws, program)
-    entry: dict[str, Any] = {"time": now(), "user": ws.user, "kind": action.strip(), "program": program_name,
-                             "phase": getattr(phase, "value", phase), "outcome": outcome, **detail}
+    for key in ("time", "user", "kind", *chain.CHAIN_FIELDS):  # who acts and when is not the caller's to say
+        if key in detail:
+            detail[f"given_{key}"] = detail.pop(key)
+    entry: dict[str, Any] = {**detail, "time": now(), "user": ws.user, "kind": action.strip(),
+                             "program": program_name, "phase": getattr(phase, "value", phase), "outcome": outcome}
     _ensure_branch(enclave)
     cid = chain.chain_id(enclave.name, AUDIT_BRANCH)
     _, stored = enclave.update(AUDIT_BRANCH, lambda txn: chain.append(txn, cid, entry),
