@@ -46,4 +46,6 @@ fi
 # configurable-http-proxy for the local JupyterHub (hub-config/, integration tests).
 # The JupyterHub integration tests need configurable-http-proxy: the set-up fails loudly without it.
 bash env/install-node-tools.sh
+# PostgreSQL server binaries for the shared-index tests (tests/postgres): Debian's package, only if missing.
+bash env/install-postgres.sh
 echo "PLUMA environment ready: $here/.venv ($(.venv/bin/python --version))"

@@ -82,7 +82,7 @@ def submit_request(program: "Program", *, quotas: dict[str, float], cost: dict[s
         txn.put_doc("program", state)
         return request
 
-    _, request = program._enclave.update(program._branch, change, message=f"capacity request by {user}",
+    _, request = program._update("capacity_request", change, message=f"capacity request by {user}",
                                          metadata={"author": user, "kind": "capacity"})
     return request
 
@@ -124,7 +124,7 @@ def decide_request(program: "Program", request_id: str, *, approve: bool, commen
         txn.put_doc("program", state)
         return request
 
-    _, request = program._enclave.update(program._branch, change,
+    _, request = program._update("capacity_decision", change,
                                          message=f"capacity request {request_id} {'approved' if approve else 'rejected'}",
                                          metadata={"author": user, "kind": "capacity"})
     return request

@@ -93,18 +93,24 @@ def clone_frozen(
         manager=ws.user,
     )
     itar_source = current.get("classification") == "ITAR"
+    refusal: Exception | None = None
     if itar_source and spec["classification"] != "ITAR":
-        raise AccessDenied(
+        refusal = AccessDenied(
             f"cannot clone {fc.ref} (ITAR) into a {spec['classification']} program: ITAR data never leaves its "
             "enclave for a non-ITAR program; clone it with classification='ITAR' (a new enclave of its own), or "
             "share it with a peer through federation's export rules"
         )
     if spec["classification"] == "ITAR" and not itar_source:
-        raise StateError(
+        refusal = StateError(
             f"cannot clone {fc.ref} ({current.get('classification')}) into an ITAR program: ITAR and non-ITAR "
             "programs never share history; create the ITAR program with ws.create_program(..., "
             "classification='ITAR') and set its context there"
         )
+    if refusal is not None:
+        from ..audit import record_refusal
+
+        record_refusal(ws, refusal, "clone", program=source, target=name)
+        raise refusal
     if not isinstance(message, str):
         raise InvalidInputError("message must be text")
 

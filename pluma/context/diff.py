@@ -184,11 +184,15 @@ def diff(a: ContextView, b: ContextView, *, deep: bool = False) -> ContextDiff:
     cb = b._state.get("classification") if b._state else None
     ea, eb = a.program._enclave, b.program._enclave
     if "ITAR" in (ca, cb) and ca != cb:
-        raise AccessDenied(
+        from ..audit import record_refusal
+
+        refusal = AccessDenied(
             f"cannot show {a.label} ({ca}) beside {b.label} ({cb}): ITAR data stays in its enclave and is "
             "never shown beside a non-ITAR program; compare ITAR contexts with each other (both inside ITAR "
             "enclaves), or share data through federation's export rules"
         )
+        record_refusal(a.program._ws, refusal, "diff", program=a.program, other=b.program.name)
+        raise refusal
 
     same_repo = ea.name == eb.name and ea.root == eb.root
     ancestor = _common_ancestor(ea, a.snapshot_id, b.snapshot_id) if same_repo else None

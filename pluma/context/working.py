@@ -275,10 +275,14 @@ class Context(ContextView):
                 before = base_manifest.get(section, {}).get(op.name)
                 current = manifest.get(section, {}).get(op.name)
                 if (before or {}).get("rev") != (current or {}).get("rev"):
+                    to = ""
+                    if current and op.kind == "param":  # say what it is now, in its unit
+                        unit = current.get("unit")
+                        to = f" to {current.get('value')!r}" + (f" {unit}" if unit not in (None, "", "1") else "")
                     raise ConflictError(
-                        f"{op.kind} {op.name!r} was changed by {current.get('author')} at {current.get('time')} "
-                        f"({current.get('message')!r}) after this handle last read it; ctx.refresh() to see the "
-                        "change, then decide"
+                        f"{op.kind} {op.name!r} was changed by {current.get('author')}{to} at {current.get('time')} "
+                        f"({current.get('message')!r}) after this handle last read it (nothing of your change "
+                        "was saved); ctx.refresh() to see the change, then decide"
                         if current
                         else f"{op.kind} {op.name!r} was removed after this handle last read it; ctx.refresh() first"
                     )
@@ -311,11 +315,14 @@ class Context(ContextView):
                 contributors.append(user.lower())
             txn.put_doc("context", manifest)
             txn.put_doc("program", state)
+            # the change is an entry of the program's hash-chained audit trail, in this same commit
+            program._append_event(txn, "change", items=[f"{op.kind}:{op.name}" for op in ops][:100],
+                                  rev=new_rev, source=source, message=message[:500])
             return state, manifest
 
         names = ", ".join(f"{op.kind}:{op.name}" for op in ops)
-        sid, (state, manifest) = program._enclave.update(
-            program._branch,
+        sid, (state, manifest) = program._update(
+            "change",
             change,
             message=message,
             metadata={"author": user, "kind": "change", "items": names[:500], "source": source},

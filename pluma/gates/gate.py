@@ -97,8 +97,8 @@ class Gate:
             txn.put_doc("program", state)
             return approval
 
-        _, approval = program._enclave.update(
-            program._branch, change, message=f"approve {self.phase.value} gate",
+        _, approval = program._update(
+            "approve", change, message=f"approve {self.phase.value} gate",
             metadata={"author": user, "kind": "approval"},
         )
         return approval

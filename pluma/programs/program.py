@@ -104,6 +104,14 @@ class Program:
         stored = chain.append(txn, chain.chain_id(self._enclave.name, self._branch), event)
         return {k: v for k, v in stored.items() if k not in chain.CHAIN_FIELDS}
 
+    def _update(self, action: str, change, *, message: str, metadata: dict[str, Any]):
+        """Commit ``change`` on this program's branch; a refusal it raises (an illegal
+        state, a conflict, a denied role) is recorded in the audit trail, then raised."""
+        from ..audit import refusals
+
+        with refusals(self._ws, action, program=self):
+            return self._enclave.update(self._branch, change, message=message, metadata=metadata)
+
     @property
     def phase(self) -> Phase:
         return Phase(self._require("read")["phase"])
@@ -196,7 +204,7 @@ class Program:
             self._append_event(txn, "declare_params", names=sorted(specs))
             txn.put_doc("program", state)
 
-        self._enclave.update(self._branch, change, message=f"declare {', '.join(sorted(specs))}",
+        self._update("declare_params", change, message=f"declare {', '.join(sorted(specs))}",
                              metadata={"author": self._user, "kind": "declare"})
 
     def set_gate(self, phase: Phase | str, definition: Any, *, reason: str = "") -> None:
@@ -213,7 +221,7 @@ class Program:
             self._append_event(txn, "gate_override", phase=phase.value, reason=reason, definition=gate_def.to_dict())
             txn.put_doc("program", state)
 
-        self._enclave.update(self._branch, change, message=f"override {phase.value} gate",
+        self._update("set_gate", change, message=f"override {phase.value} gate",
                              metadata={"author": self._user, "kind": "gate_override"})
 
     # -- members ----------------------------------------------------------
@@ -233,7 +241,7 @@ class Program:
             txn.put_doc("program", state)
             return state["members"]
 
-        _, members = self._enclave.update(self._branch, change, message=f"member {user}: {', '.join(roles)}",
+        _, members = self._update("set_member", change, message=f"member {user}: {', '.join(roles)}",
                                           metadata={"author": self._user, "kind": "member"})
         self._ws._mirror_members(self.key, members)
 
@@ -252,7 +260,7 @@ class Program:
             txn.put_doc("program", state)
             return members
 
-        _, members = self._enclave.update(self._branch, change, message=f"remove member {user}",
+        _, members = self._update("remove_member", change, message=f"remove member {user}",
                                           metadata={"author": self._user, "kind": "member"})
         self._ws._mirror_members(self.key, members)
 
@@ -285,7 +293,7 @@ class Program:
             self._append_event(txn, "capacity_threshold", threshold=amount)
             txn.put_doc("program", state)
 
-        self._enclave.update(self._branch, change, message=f"capacity threshold {amount}",
+        self._update("set_capacity_threshold", change, message=f"capacity threshold {amount}",
                              metadata={"author": self._user, "kind": "capacity"})
 
     # -- gate decisions: go, hold, recycle, kill ----------------------------
@@ -488,15 +496,17 @@ class Program:
             raise NotFoundError(f"no frozen context {ref!r} in {self.name} (it has: {refs})")
         return self._frozen_from_tag(matches[-1])
 
-    def events(self) -> list[dict[str, Any]]:
-        """Everything recorded: creation, freezes, approvals, holds, reworks, kills, gate overrides, members.
+    def events(self, *, include_changes: bool = False) -> list[dict[str, Any]]:
+        """Everything recorded: creation, freezes, approvals, holds, reworks, kills, gate overrides,
+        members, usage; with ``include_changes`` also every context change (kind ``change``).
 
         The entries of the program's audit chain, oldest first, without the chain
         fields (``pluma.audit.trail`` shows those)."""
         from ..audit import chain
 
         self._require("read")
-        return chain.read_entries(self._enclave.snapshot(branch=self._branch), strip=True)
+        entries = chain.read_entries(self._enclave.snapshot(branch=self._branch), strip=True)
+        return entries if include_changes else [e for e in entries if e.get("kind") != "change"]
 
     # -- display ------------------------------------------------------------
     def __repr__(self) -> str:

@@ -93,7 +93,12 @@ def test_every_state_change_kind_is_recorded_with_who_what_where_when(ws, team):
     report = audit.verify(ws)
     assert report.ok, report.problems
     assert report.entries_checked == sum(r["seq"] is not None for r in rows) and report.unchained == 0
-    assert [r["action"] for r in rows if r["seq"] is None] == ["change"]  # fill_cad, from the commit log
+    assert [r["action"] for r in rows if r["seq"] is None] == []  # every entry is chained ...
+    change = seen[("change", "AMPEL360")]                         # ... context changes included
+    assert change["user"] == "ana" and change["phase"] == "CAD" and isinstance(change["seq"], int)
+    assert "param:span" in change["detail"]["items"]
+    assert "change" not in [e["kind"] for e in ana.events()]     # events() leaves them to the trail
+    assert "change" in [e["kind"] for e in ana.events(include_changes=True)]
 
 
 def test_refusals_are_recorded_and_still_raised(ws, team):
@@ -358,8 +363,8 @@ def test_context_changes_show_and_a_clone_starts_its_own_chain(ws, team):
     child = ws.program("AMPEL360").frozen("CAD#1").clone("AMPEL360-F", overrides={"span": "38 m"})
     rows = _rows(ws, program="AMPEL360")
     changes = [r for r in rows if r["action"] == "change"]
-    assert [(r["user"], r["seq"]) for r in changes] == [("ana", None), ("ana", None)]
-    assert changes[-1]["detail"]["items"] == "param:cruise_mach"
+    assert [r["user"] for r in changes] == ["ana", "ana"] and all(isinstance(r["seq"], int) for r in changes)
+    assert changes[-1]["detail"]["items"] == ["param:cruise_mach"]
     child_rows = [r for r in _rows(ws, program="AMPEL360-F") if r["chain"] != "default/main"]
     assert [(r["action"], r["seq"]) for r in child_rows] == [("created", 0)]  # nothing inherited from the source
     assert child.events()[0]["origin"]["ref"] == "AMPEL360@CAD#1"
