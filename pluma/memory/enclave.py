@@ -18,7 +18,6 @@ tip, so validation always sees the state it commits on top of.
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import threading
@@ -87,16 +86,20 @@ class Snapshot:
     _cacheable = True  # a read-only snapshot never changes: its documents can be cached by id
 
     def doc(self, path: str, default: Any = None) -> Any:
-        """The JSON document stored at ``path`` (``default`` if there is none)."""
+        """The JSON document stored at ``path`` (``default`` if there is none); a fresh
+        object on each call, which the caller may change."""
+        if not self._cacheable:  # read fresh from the open session: nobody else holds it
+            doc = self._read_doc(path)
+            return doc if doc is not None else default
         key = (self.id, path)
-        if self._cacheable:
-            hit = self.enclave._doc_cache_get(key)
-            if hit is not _MISSING:
-                return copy.deepcopy(hit) if hit is not None else default
-        doc = self._read_doc(path)
-        if self._cacheable:
-            self.enclave._doc_cache_put(key, doc)
-        return copy.deepcopy(doc) if doc is not None else default
+        text = self.enclave._doc_cache_get(key)
+        if text is _MISSING:
+            doc = self._read_doc(path)
+            # cached as JSON text: parsing it again is ~10x cheaper than copy.deepcopy
+            text = None if doc is None else json.dumps(doc, separators=(",", ":"))
+            self.enclave._doc_cache_put(key, text)
+            return doc if doc is not None else default
+        return json.loads(text) if text is not None else default
 
     def _read_doc(self, path: str) -> Any:
         from zarr.core.buffer import default_buffer_prototype
