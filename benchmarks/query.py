@@ -126,100 +126,11 @@ def entry_of(name: str, key: str, phase: str, n: int, seq: int, sid: str, tag: s
 
 
 def build(path: Path, n_programs: int) -> dict:
-    import pluma
-    from pluma.context.frozen import tag_name
-    from pluma.query import FrozenIndex
+    """Build the workspace in bulk (``_bulk.build``: one program through the real ceremony,
+    the rest with the library's lower-level pieces, audit chains included)."""
+    from _bulk import build as bulk_build
 
-    t_start = time.perf_counter()
-    ws = pluma.open(path, user="admin")
-    t = time.perf_counter()
-    template = make_template(ws)
-    ceremony_s = time.perf_counter() - t
-    enclave = ws._default
-    initial = enclave.initial_snapshot()
-    index = FrozenIndex(ws)
-    texts = [json.dumps(d) for d in template]
-    tkey = TEMPLATE.lower()
-    pending_entries: list[dict] = []
-    pending_programs: dict[str, dict] = {}
-    t_batch, done_before = time.perf_counter(), 1
-    timings = {"commit": 0.0, "tag": 0.0, "branch": 0.0, "registry+index": 0.0}
-
-    def flush():
-        t0 = time.perf_counter()
-        if pending_programs:
-            def register(txn, batch=dict(pending_programs)):
-                programs = txn.doc("programs", {})
-                programs.update(batch)
-                txn.put_doc("programs", programs)
-                events = txn.doc("events", [])
-                events.extend({"time": e["created"], "user": "admin", "kind": "program_created", "name": e["name"],
-                               "classification": "PUBLIC", "origin": None} for e in batch.values())
-                txn.put_doc("events", events)
-
-            enclave.update("main", register, message=f"register {len(pending_programs)} programs",
-                           metadata={"author": "admin", "kind": "program"})
-            index.record(enclave, list(pending_entries), author="admin")
-        pending_entries.clear()
-        pending_programs.clear()
-        timings["registry+index"] += time.perf_counter() - t0
-
-    for i in range(1, n_programs):
-        name = f"P{i:05d}"
-        key = name.lower()
-        values = program_values(i)
-        branch = f"programs/{key}"
-        t0 = time.perf_counter()
-        enclave.create_branch(branch, initial)
-        timings["branch"] += time.perf_counter() - t0
-        created = freeze_time(i, 0)
-        parent = initial
-        for j, phase in enumerate(PHASES):
-            docs = json.loads(texts[j].replace(TEMPLATE, name).replace(tkey, key))
-            state, manifest, events = docs["program"], docs["context"], docs["events"]
-            when = freeze_time(i, j)
-            tag = tag_name(key, j + 1, phase, 1)
-            assert docs["tag"] == tag, (docs["tag"], tag)
-            state["created"] = created
-            state["last_freeze"]["time"] = when
-            state["last_freeze"]["report"]["evaluated_at"] = when
-            state["last_freeze"]["report"]["snapshot"] = parent
-            for pname, rec in manifest["params"].items():
-                rec["value"] = values[j][pname]
-                rec["time"] = when
-            for e in events:
-                if e.get("kind") == "freeze":
-                    e["time"] = freeze_time(i, PHASES.index(e["phase"]))
-                else:
-                    e["time"] = created
-
-            def change(txn, state=state, manifest=manifest, events=events, tag=tag):
-                txn.metadata["tag"] = tag
-                txn.put_doc("context", manifest)
-                txn.put_doc("program", state)
-                txn.put_doc("events", events)
-
-            t0 = time.perf_counter()
-            sid, _ = enclave.update(branch, change, message=f"{phase} baseline",
-                                    metadata={"author": "admin", "kind": "freeze"})
-            t1 = time.perf_counter()
-            enclave.create_tag(tag, sid)
-            timings["commit"] += t1 - t0
-            timings["tag"] += time.perf_counter() - t1
-            pending_entries.append(entry_of(name, key, phase, 1, j + 1, sid, tag, state, manifest))
-            parent = sid
-        pending_programs[key] = {"name": name, "enclave": "default", "branch": branch, "created": created,
-                                 "created_by": "admin", "classification": "PUBLIC", "members": MEMBERS}
-        if i % BATCH == 0 or i == n_programs - 1:
-            flush()
-            rate = (i + 1 - done_before) * 9 / (time.perf_counter() - t_batch)
-            print(f"  built {i + 1:5d}/{n_programs} programs ({(i + 1) * 9} contexts), "
-                  f"{rate:5.0f} contexts/s over the last batch", flush=True)
-            t_batch, done_before = time.perf_counter(), i + 1
-    flush()
-    build_s = time.perf_counter() - t_start
-    return {"programs": n_programs, "contexts": n_programs * 9, "build_s": build_s, "ceremony_s": ceremony_s,
-            "timings": timings}
+    return bulk_build(path, n_programs)
 
 
 def verify(ws, n_programs: int) -> None:

@@ -460,12 +460,11 @@ class Workspace:
 
     def programs(self) -> list[Program]:
         """Every program this user may read."""
-        out = []
-        for key, entry in sorted(self._registry_doc("programs", {}).items()):
-            program = Program(self, entry["name"], entry)
-            if program._may_read(program._state()):
-                out.append(program)
-        return out
+        # from the registry's mirror of the members (one read, not one per program); reading
+        # a program still checks its own state
+        readable = self._readable_program_keys()
+        return [Program(self, entry["name"], entry)
+                for key, entry in sorted(self._registry_doc("programs", {}).items()) if key in readable]
 
     def program_names(self) -> list[str]:
         return [e["name"] for _, e in sorted(self._registry_doc("programs", {}).items())]
@@ -539,11 +538,40 @@ class Workspace:
         from .query import FrozenIndex
 
         self._require_admin("rebuild the index")
-        for key, entry in self._registry_doc("programs", {}).items():
+        programs = self._registry_doc("programs", {})
+        for key, entry in programs.items():
             state = self._enclave(entry["enclave"]).snapshot(branch=entry["branch"]).doc("program", {})
             self._mirror_members(key, state.get("members", {}))
+        self._prune_orphans(programs)
         # after the members mirror: a shared (PostgreSQL) index re-derives its roles from it
         return FrozenIndex(self).rebuild()
+
+    def _prune_orphans(self, programs: dict[str, Any], min_age_s: float = 600.0) -> list[str]:
+        """Delete program branches that no registry entry names: leftovers of a process
+        killed between creating a program's branch and registering it. A branch younger
+        than ``min_age_s`` may belong to a creation in progress and is kept."""
+        import datetime as _dt
+
+        registered: dict[str, set[str]] = {}
+        for entry in programs.values():
+            registered.setdefault(entry["enclave"], set()).add(entry["branch"])
+        names = {DEFAULT_ENCLAVE} | set(registered)
+        removed = []
+        cutoff = _dt.datetime.now(_dt.timezone.utc) - _dt.timedelta(seconds=min_age_s)
+        for name in sorted(names):
+            try:
+                enclave = self._enclave(name)
+            except Exception:  # noqa: BLE001 - an enclave that cannot be opened is fsck's business
+                continue
+            keep = set(registered.get(name, set()))
+            for branch in enclave.branches("programs/"):
+                if branch in keep:
+                    continue
+                tip = enclave.log(branch, limit=1)  # none: killed before the program's first commit
+                if tip and tip[0].time > cutoff:
+                    keep.add(branch)
+            removed += [f"{name}:{b}" for b in enclave.prune_branches("programs/", keep)]
+        return removed
 
     def set_index_url(self, url: str | None) -> int:
         """Keep the query index of the default enclave in PostgreSQL (admin only), or

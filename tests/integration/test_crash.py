@@ -37,3 +37,21 @@ def test_sigkilled_writers_leave_a_consistent_workspace(tmp_path):
     assert stats["frozen context checks"] >= acked["advance"]
     # the last check re-read every frozen context and every clone
     assert (tmp_path / "ws" / "enclaves" / "default").is_dir()
+
+
+def test_reindex_prunes_orphan_program_branches_but_not_a_creation_in_progress(tmp_path):
+    import pluma
+
+    ws = pluma.open(tmp_path / "ws", user="admin")
+    ws.create_program("KEPT", domains=["AAA"])
+    enclave = ws._enclave("default")
+    enclave.create_branch("programs/ghost", enclave.initial_snapshot())  # killed before its first commit
+    enclave.create_branch("programs/young", enclave.initial_snapshot())  # killed before registration
+    enclave.update("programs/young", lambda txn: txn.put_doc("program", {"name": "young"}), message="create",
+                   metadata={})
+    ws.reindex()
+    assert "programs/ghost" not in enclave.branches("programs/")
+    assert "programs/young" in enclave.branches("programs/")  # young: may be a creation in progress
+    removed = ws._prune_orphans(ws._registry_doc("programs", {}), min_age_s=0)
+    assert removed == ["default:programs/young"]
+    assert enclave.branches("programs/") == ["programs/kept"] and ws.program("KEPT").phase.value == "CAD"
