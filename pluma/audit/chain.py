@@ -102,8 +102,7 @@ def start(txn, chain: str, entry: dict[str, Any]) -> dict[str, Any]:
     whatever trail the branch inherited (a clone starts from its source's
     snapshot) is dropped first."""
     for path in (TRAIL_DOC, LEGACY_DOC):
-        if txn.has(path):
-            txn.delete(path)
+        txn.delete(path)  # one request each, nothing when absent
     return append(txn, chain, entry)
 
 

@@ -79,9 +79,11 @@ class Snapshot:
         from zarr.errors import GroupNotFoundError
 
         try:
-            return zarr.open_group(self.store, path=path, mode="r")
+            return zarr.open_group(self.store, path=path, mode=self._group_mode)
         except (GroupNotFoundError, FileNotFoundError, KeyError):
             return None
+
+    _group_mode = "r"
 
     _cacheable = True  # a read-only snapshot never changes: its documents can be cached by id
 
@@ -197,10 +199,12 @@ class WriteTxn(Snapshot):
     """
 
     _cacheable = False  # an open session changes as the change writes
+    _group_mode = "r+"  # groups (and their arrays) opened here may be written
 
     def __init__(self, enclave: "Enclave", session, metadata: dict[str, Any]) -> None:
         super().__init__(enclave, session)
         self.metadata = metadata
+        self._groups: set[str] = set()  # groups known to exist in this session (put_doc skips checking them)
 
     def put_doc(self, path: str, doc: Any) -> None:
         """Store a JSON document as the attributes of the Zarr group at ``path``
@@ -212,14 +216,20 @@ class WriteTxn(Snapshot):
                           allow_nan=False, separators=(",", ":"))
         store = self.store
 
+        known = self._groups
+
         async def write() -> None:
             parts = path.split("/")
             for i in range(len(parts)):  # make sure every ancestor group exists (the root included)
                 parent = "/".join(parts[:i])
+                if parent in known:
+                    continue
                 key = f"{parent}/zarr.json" if parent else "zarr.json"
                 if not await store.exists(key):
                     await store.set(key, cpu.Buffer.from_bytes(_EMPTY_GROUP))
+                known.add(parent)
             await store.set(f"{path}/zarr.json", cpu.Buffer.from_bytes(body.encode()))
+            known.add(path)
 
         sync(write())
 
@@ -244,9 +254,10 @@ class WriteTxn(Snapshot):
             self.delete(path)
             to_icechunk(ds, self.session, group=path, mode="w")
             return "replace", int(sum(self.sizes(path + "/").values()))
-        mode, offsets = _layout_match(self._group(path), ds)
+        group = self._group(path)
+        mode, offsets, arrays = _layout_match(group, ds)
         if mode == "chunks":
-            delta = _write_changed_chunks(self.store, path, ds, offsets)
+            delta = _write_changed_chunks(self.store, path, ds, offsets, group, arrays)
             total = stored_bytes + delta if stored_bytes is not None else sum(self.sizes(path + "/").values())
             return ("region" if offsets else "chunks"), int(total)
         self.delete(path)
@@ -272,46 +283,42 @@ class WriteTxn(Snapshot):
             array[:] = np.frombuffer(data, dtype=np.uint8)
 
     def delete(self, path: str) -> None:
-        import zarr
+        """Remove the node at ``path`` (group, array or document) and everything under it;
+        nothing happens when there is none. One request (Icechunk deletes the subtree)."""
+        from zarr.core.sync import sync
 
-        parent, _, name = path.rpartition("/")
-        group = self._group(parent) if parent else zarr.open_group(self.store, mode="r")
-        if group is None:
-            return
-        try:
-            if name in group:
-                writable = zarr.open_group(self.store, path=parent, mode="a")
-                del writable[name]
-        except KeyError:
-            pass
+        path = path.strip("/")
+        if not path:
+            raise ValueError("refusing to delete the root of a session")
+        sync(self.store.delete_dir(path))
+        self._groups = {g for g in self._groups if g != path and not g.startswith(path + "/")}
 
 
 _SIMPLE_KINDS = "biufU"  # numbers, booleans, fixed-width text: stored as they are
 
 
-def _layout_match(group, ds) -> tuple[str, dict[str, int]]:
+def _layout_match(group, ds) -> tuple[str, dict[str, int], dict[str, Any]]:
     """How a new dataset relates to the stored group.
 
-    Returns ("chunks", offsets) when ``ds`` has the stored layout or is a region of
-    it (smaller along dimensions whose index coordinates locate it: ``offsets``
-    gives where it starts), else ("replace", {}).
+    Returns ("chunks", offsets, arrays) when ``ds`` has the stored layout or is a
+    region of it (smaller along dimensions whose index coordinates locate it:
+    ``offsets`` gives where it starts; ``arrays`` the stored arrays by name), else
+    ("replace", {}, {}).
     """
-    import zarr
-
     if group is None:
-        return "replace", {}
+        return "replace", {}, {}
     stored = dict(group.arrays())
     names = {str(v) for v in ds.variables}
     if names != set(stored):
-        return "replace", {}
+        return "replace", {}, {}
     stored_sizes: dict[str, int] = {}
     for name in names:
         var, arr = ds[name], stored[name]
         if var.dtype.kind not in _SIMPLE_KINDS or arr.dtype != var.dtype:
-            return "replace", {}
+            return "replace", {}, {}
         dims = tuple(arr.metadata.dimension_names or ())
         if dims != tuple(str(d) for d in var.dims):
-            return "replace", {}
+            return "replace", {}, {}
         stored_sizes.update(zip(dims, arr.shape))
     offsets: dict[str, int] = {}
     for dim in ds.dims:
@@ -319,15 +326,15 @@ def _layout_match(group, ds) -> tuple[str, dict[str, int]]:
         if n == m:
             continue
         if n > m or dim not in ds.indexes or str(dim) not in stored:
-            return "replace", {}
+            return "replace", {}, {}
         # locate the region through the index coordinate: it must be a contiguous run
         full = np.asarray(stored[str(dim)][:])
         part = np.asarray(ds[dim].values)
         hits = np.flatnonzero(full == part[0])
         if len(hits) != 1 or hits[0] + n > m or not np.array_equal(full[hits[0]:hits[0] + n], part):
-            return "replace", {}
+            return "replace", {}, {}
         offsets[str(dim)] = int(hits[0])
-    return "chunks", offsets
+    return "chunks", offsets, stored
 
 
 def _stored_size(store, key: str) -> int:
@@ -352,19 +359,18 @@ def _stored_sizes(store, keys: list[str]) -> list[int]:
     return sync(collect()) if keys else []
 
 
-def _write_changed_chunks(store, path: str, ds, offsets: dict[str, int]) -> int:
-    """Write only the stored chunks whose values change (``ds`` placed at ``offsets``).
-    Returns the change in stored bytes."""
+def _write_changed_chunks(store, path: str, ds, offsets: dict[str, int], group, arrays: dict[str, Any]) -> int:
+    """Write only the stored chunks whose values change (``ds`` placed at ``offsets``)
+    into ``group``'s ``arrays`` (opened for writing). Returns the change in stored bytes."""
     import itertools
 
-    import zarr
-
-    group = zarr.open_group(store, path=path, mode="r+")
     if not offsets and dict(group.attrs) != dict(ds.attrs):
         group.attrs.put(dict(ds.attrs))
     writes: list[tuple[Any, Any, Any, str]] = []  # (array, selection, values, chunk key)
     for name, var in ds.variables.items():
-        arr = zarr.open_array(store, path=f"{path}/{name}", mode="r+")
+        if offsets and var.dims == (name,) and str(name) in offsets:
+            continue  # the index coordinate that located the region: _layout_match found it equal
+        arr = arrays[str(name)]
         attrs = {k: v for k, v in arr.attrs.items() if k != "_FillValue"}
         if not offsets and attrs != dict(var.attrs):
             keep = {"_FillValue": arr.attrs["_FillValue"]} if "_FillValue" in arr.attrs else {}
