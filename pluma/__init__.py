@@ -30,6 +30,7 @@ from .gates.gate import Gate
 from .gates.report import GateReport
 from .programs.phases import Phase, Status
 from .programs.program import Program
+from .templates.recording import record
 from .workspace import Workspace, open_workspace as open
 
 __version__ = "0.1.0"
@@ -56,6 +57,7 @@ __all__ = sorted([
     "PlumaError",
     "PlumaWarning",
     "Program",
+    "record",
     "StaleContextError",
     "StateError",
     "Status",

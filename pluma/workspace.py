@@ -634,6 +634,14 @@ class Workspace:
                              metadata={"author": self.user, "kind": "program"})
     # -- end federation ---------------------------------------------------------
 
+    # -- templates --------------------------------------------------------------
+    def run_template(self, name: str, programs: Any = "all", **kwargs):
+        """Run template ``name`` for many programs on Dask (see :func:`pluma.templates.run_batch`);
+        ``.summary()`` of the result gives program, status, duration and error."""
+        from .templates import run_batch
+
+        return run_batch(self, name, programs, **kwargs)
+
     # -- federation -----------------------------------------------------------
     @property
     def federation(self) -> "Federation":

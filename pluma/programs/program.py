@@ -508,6 +508,15 @@ class Program:
         entries = chain.read_entries(self._enclave.snapshot(branch=self._branch), strip=True)
         return entries if include_changes else [e for e in entries if e.get("kind") != "change"]
 
+    # -- templates ----------------------------------------------------------
+    def run_template(self, name: str, params=None, **kwargs):
+        """Run template ``name`` for this program (see :func:`pluma.templates.run`):
+        parameters not given come from the context, then the latest frozen context,
+        then the template; recorded outputs flow back into the context."""
+        from ..templates import run
+
+        return run(self, name, params, **kwargs)
+
     # -- display ------------------------------------------------------------
     def __repr__(self) -> str:
         try:

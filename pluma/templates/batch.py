@@ -245,6 +245,8 @@ def run_batch(ws: "Workspace", name: str, programs: Any = "all", *, params: Mapp
         bar = _Progress(len(prepared), f"{template.name} x {len(prepared)}", progress)
         futures = {}
         submitted = time.perf_counter()
+        for p in prepared[-batch.workers:]:  # the last runs: no spare kernel needed after them
+            p.job["refill"] = False
         for p in prepared:
             fut = dask_client.submit(execute_job, p.job, key=f"pluma-template-{template.name}-{p.program.key}-{p.run_id}",
                                      pure=False)

@@ -73,21 +73,31 @@ def render_html(nb: Any, *, show_code: bool = False) -> str:
 
 
 def _failed_cell(nb: Any) -> tuple[int | None, int | None]:
-    for i, cell in enumerate(nb.cells):
-        status = cell.get("metadata", {}).get("papermill", {}).get("status")
-        if cell.cell_type == "code" and status in ("failed", "running"):
+    """The cell a run stopped in: marked failed or running, else the first one that started but got no
+    reply (a kernel that died mid-cell), else the first that never ran."""
+    code = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.strip()]
+    for i, cell in code:
+        if cell.get("metadata", {}).get("papermill", {}).get("status") in ("failed", "running"):
             return i, cell.get("execution_count")
+    for i, cell in code:  # started (nbclient's timing) but never answered
+        timing = cell.get("metadata", {}).get("execution", {})
+        if "iopub.execute_input" in timing and "shell.execute_reply" not in timing:
+            return i, cell.get("execution_count")
+    for i, cell in code:
+        if cell.get("execution_count") is None:
+            return i, None
     return None, None
 
 
 def execute_job(job: dict[str, Any]) -> dict[str, Any]:
     """Run one notebook. ``job``: ``path``, ``parameters``, ``kernel_name``, ``timeout_s``,
-    ``show_code``, ``env`` (kernel environment additions), ``html`` (render the report)."""
+    ``show_code``, ``env`` (kernel environment additions), ``html`` (render the report), ``refill``
+    (start a spare kernel for a next run; False for the last runs of a batch)."""
     import nbformat
     import papermill as pm
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-    from .kernels import default_pool
+    from .kernels import default_pool, shutdown
 
     _register_engine()
     t0 = time.perf_counter()
@@ -99,11 +109,11 @@ def execute_job(job: dict[str, Any]) -> dict[str, Any]:
         out = Path(tmp) / "executed.ipynb"
         km = None
         try:
-            km = pool.take()
+            km = pool.take(refill=job.get("refill", True))
             result["kernel_ready_s"] = round(time.perf_counter() - t0, 4)
             pm.execute_notebook(str(job["path"]), str(out), parameters=job["parameters"], engine_name=_ENGINE,
                                 kernel_name=job.get("kernel_name", "python3"), km=km, progress_bar=False,
-                                log_output=False, request_save_on_cell_execute=False,
+                                log_output=False, request_save_on_cell_execute=True,
                                 execution_timeout=job.get("timeout_s") or None)
         except pm.PapermillExecutionError as exc:
             result["status"] = "failed"
@@ -120,7 +130,7 @@ def execute_job(job: dict[str, Any]) -> dict[str, Any]:
         finally:
             if km is not None:
                 try:
-                    km.shutdown_kernel(now=True)
+                    shutdown(km)
                 except Exception as exc:  # noqa: BLE001
                     log.debug("kernel shutdown: %s", exc)
         result["execute_s"] = round(time.perf_counter() - t0, 4)

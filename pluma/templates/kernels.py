@@ -16,9 +16,9 @@ Set ``PLUMA_TEMPLATE_WARM=0`` to start every kernel cold.
 Examples
 --------
 >>> pool = KernelPool("python3")          # doctest: +SKIP
->>> km = pool.take()                       # a ready, warmed kernel; the next one is booting
->>> km.shutdown_kernel(now=True)           # after the run
->>> pool.close()
+>>> km = pool.take()                       # doctest: +SKIP
+>>> shutdown(km)                           # doctest: +SKIP
+>>> pool.close()                           # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -26,14 +26,16 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import tempfile
 import time
+import uuid
 from typing import Mapping
 
 from ..errors import StorageError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["KernelPool", "WARMUP", "default_pool", "shutdown_pools", "warm_enabled"]
+__all__ = ["KernelPool", "WARMUP", "default_pool", "prewarm", "shutdown", "shutdown_pools", "warm_enabled"]
 
 WARMUP = """\
 import numpy as _w0, pandas as _w1, xarray as _w2, pint as _w3, matplotlib as _w4
@@ -70,11 +72,16 @@ class KernelPool:
         self.started = 0
 
     def _launch(self) -> _Spare:
-        from jupyter_client import KernelManager
+        # an *async* kernel manager, as nbclient makes for itself: its clients never block the
+        # event loop, so nbclient's liveness check can notice a kernel that died mid-cell
+        from jupyter_client import AsyncKernelManager
+        from jupyter_core.utils import run_sync
 
-        km = KernelManager(kernel_name=self.kernel_name)
+        # IPC sockets (unique files): no TCP port races between kernels started at once
+        km = AsyncKernelManager(kernel_name=self.kernel_name, transport="ipc",
+                                ip=os.path.join(tempfile.gettempdir(), f"pluma-kernel-{uuid.uuid4().hex}"))
         env = {**os.environ, **self.env}
-        km.start_kernel(env=env)
+        run_sync(km.start_kernel)(env=env)
         self.started += 1
         kc = km.client()
         kc.start_channels()
@@ -83,15 +90,17 @@ class KernelPool:
 
     def _ready(self, spare: _Spare) -> None:
         """Wait until the spare answered its warm-up (or fail with the reason)."""
+        from jupyter_core.utils import run_sync
+
         deadline = time.monotonic() + self.startup_timeout
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise StorageError(f"kernel {self.kernel_name} did not warm up within {self.startup_timeout:.0f} s")
-            if not spare.km.is_alive():
+            if not run_sync(spare.km.is_alive)():
                 raise StorageError(f"kernel {self.kernel_name} died while starting")
             try:
-                msg = spare.kc.get_shell_msg(timeout=min(left, 1.0))
+                msg = run_sync(spare.kc.get_shell_msg)(timeout=min(left, 1.0))
             except Exception:  # noqa: BLE001 - queue.Empty: keep waiting
                 continue
             if msg.get("parent_header", {}).get("msg_id") == spare.msg_id:
@@ -104,10 +113,12 @@ class KernelPool:
         while len(self._spares) < self.size:
             self._spares.append(self._launch())
 
-    def take(self):
-        """A started, warmed KernelManager for one run; starts the next spare first."""
+    def take(self, *, refill: bool = True):
+        """A started, warmed KernelManager for one run; starts the next spare first (unless
+        ``refill`` is False: the caller knows no run follows)."""
         spare = self._spares.pop(0) if self._spares else self._launch()
-        self.fill()
+        if refill:
+            self.fill()
         try:
             self._ready(spare)
         finally:
@@ -119,9 +130,16 @@ class KernelPool:
             spare = self._spares.pop()
             try:
                 spare.kc.stop_channels()
-                spare.km.shutdown_kernel(now=True)
+                shutdown(spare.km)
             except Exception as exc:  # noqa: BLE001 - best effort at shutdown
                 log.debug("spare kernel shutdown: %s", exc)
+
+
+def shutdown(km) -> None:
+    """Stop a kernel now (it ran its one notebook)."""
+    from jupyter_core.utils import run_sync
+
+    run_sync(km.shutdown_kernel)(now=True)
 
 
 _POOLS: dict[tuple, KernelPool] = {}
@@ -134,6 +152,11 @@ def default_pool(kernel_name: str, env: Mapping[str, str] | None = None) -> Kern
     if pool is None:
         pool = _POOLS[key] = KernelPool(kernel_name, size=1 if warm_enabled() else 0, env=env)
     return pool
+
+
+def prewarm(kernel_name: str = "python3", env: Mapping[str, str] | None = None) -> None:
+    """Start this process's spare kernel now (a notebook session or a service can call it at start)."""
+    default_pool(kernel_name, env).fill()
 
 
 def shutdown_pools() -> None:
