@@ -131,6 +131,27 @@ def _sweep_kpis(usage: list[dict[str, Any]]) -> list[KPI]:
     return out
 
 
+def _federation_kpis(ws: "Workspace") -> list[KPI]:
+    """FSL p50 / p99 over the successful exchanges this workspace recorded (as sender, the
+    latency its receivers reported; as receiver, the one it measured)."""
+    try:
+        from .federation.status import exchanges
+
+        fsl = [float(e["fsl_ms"]) for e in exchanges(ws)
+               if e.get("outcome") == "ok" and e.get("fsl_ms") is not None]
+    except Exception:  # noqa: BLE001 - no federation set up (or not readable): no records
+        fsl = []
+    if not fsl:
+        why = "no federation exchanges recorded"
+        return [_none("fsl_p50", "Federation sync latency p50", "ms", why),
+                _none("fsl_p99", "Federation sync latency p99", "ms", why)]
+    note = "from the freeze at the sender to queryable at the receiver"
+    return [KPI("fsl_p50", "Federation sync latency p50", _quantile(fsl, 0.5), "ms", len(fsl),
+                "federation exchange records", note),
+            KPI("fsl_p99", "Federation sync latency p99", _quantile(fsl, 0.99), "ms", len(fsl),
+                "federation exchange records", note)]
+
+
 def _template_kpis(runs: list[dict[str, Any]]) -> list[KPI]:
     """Template parameter reuse share (parameters taken from contexts / all parameters) and run p95."""
     sources = [src for r in runs for src in (r.get("param_sources") or {}).values()]
@@ -171,8 +192,7 @@ def kpis(ws: "Workspace", *, query_probes: int = 20) -> KPIReport:
 
     events = [e for p in programs for e in _events(p)]
     items.extend(_template_kpis([e for e in events if e.get("kind") == "template_run"]))
-    items.append(_none("fsl_p50", "Federation sync latency p50", "ms", "no federation exchanges recorded"))
-    items.append(_none("fsl_p99", "Federation sync latency p99", "ms", "no federation exchanges recorded"))
+    items.extend(_federation_kpis(ws))
     items.extend(_sweep_kpis([e for e in events if e.get("kind") == "usage"]))
 
     frozen = ws.query()

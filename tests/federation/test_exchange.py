@@ -110,6 +110,11 @@ def test_repeated_push_is_a_no_op_and_the_next_freeze_sends_only_what_changed(or
     assert row["pushes"] == 2 and row["exchanges"] == 2 and row["fsl_p99_ms"] >= row["fsl_p50_ms"] > 0
     assert supplier.fed.status().peers[0]["received"] == 2
     assert "FSL" in status._repr_html_()
+    from pluma.kpis import kpis  # the FSL KPI rests on the same records
+
+    report = kpis(prime.ws, query_probes=0)
+    assert report["fsl_p99"].records == 2 and report["fsl_p99"].value == pytest.approx(row["fsl_p99_ms"])
+    assert report["fsl_p50"].value == pytest.approx(row["fsl_p50_ms"])
 
     # both sides keep the exchange in their audit trail
     sent = pluma.audit.trail(prime.ws)
