@@ -64,11 +64,15 @@ class Snapshot:
 
     def __init__(self, enclave: "Enclave", session) -> None:
         self.enclave = enclave
-        self.session = session
+        self._session = session
+
+    @property
+    def session(self):
+        return self._session
 
     @property
     def id(self) -> str:
-        return self.session.snapshot_id
+        return self._session.snapshot_id
 
     @property
     def store(self):
@@ -205,33 +209,75 @@ class WriteTxn(Snapshot):
         super().__init__(enclave, session)
         self.metadata = metadata
         self._groups: set[str] = set()  # groups known to exist in this session (put_doc skips checking them)
+        # Documents are written when anything else touches the session (or before the commit), all in one
+        # request; reads of a document this change wrote or read already come from here. A change that
+        # reads and writes a few documents then costs two or three round trips to the store, not a dozen.
+        self._pending: dict[str, str] = {}   # path -> the document, as JSON text, not written yet
+        self._read: dict[str, str | None] = {}  # path -> the document as read (JSON text; None: absent)
+
+    @property
+    def session(self):
+        self.flush()  # whoever uses the session directly sees every document written so far
+        return self._session
+
+    def doc(self, path: str, default: Any = None) -> Any:
+        text = self._pending.get(path)
+        if text is None:
+            if path not in self._read:
+                doc = self._read_doc(path)
+                self._read[path] = None if doc is None else json.dumps(doc, separators=(",", ":"))
+            text = self._read[path]
+        return json.loads(text) if text is not None else default
+
+    def _read_doc(self, path: str) -> Any:
+        from zarr.core.buffer import default_buffer_prototype
+        from zarr.core.sync import sync
+
+        raw = sync(self._session.store.get(f"{path}/zarr.json", prototype=default_buffer_prototype()))
+        if raw is None:
+            return None
+        return json.loads(raw.to_bytes()).get("attributes", {}).get("doc")
 
     def put_doc(self, path: str, doc: Any) -> None:
         """Store a JSON document as the attributes of the Zarr group at ``path``
-        (its ``zarr.json`` written directly: one request instead of zarr's several)."""
+        (its ``zarr.json`` written directly, with the documents of the same change
+        in one request: see :meth:`flush`)."""
+        self._pending[path] = json.dumps(doc, allow_nan=False, separators=(",", ":"))
+        self._read.pop(path, None)
+
+    def flush(self) -> None:
+        """Write the pending documents (and any missing ancestor groups) in one request."""
+        if not self._pending:
+            return
         from zarr.core.buffer import cpu
         from zarr.core.sync import sync
 
-        body = json.dumps({"zarr_format": 3, "node_type": "group", "attributes": {"doc": doc}},
-                          allow_nan=False, separators=(",", ":"))
-        store = self.store
-
+        pending, self._pending = self._pending, {}
+        store = self._session.store
         known = self._groups
 
         async def write() -> None:
-            parts = path.split("/")
-            for i in range(len(parts)):  # make sure every ancestor group exists (the root included)
-                parent = "/".join(parts[:i])
-                if parent in known:
-                    continue
+            import asyncio
+
+            parents = sorted({"/".join(path.split("/")[:i]) for path in pending
+                              for i in range(len(path.split("/")))} - known - set(pending))
+
+            async def ensure(parent: str) -> None:
                 key = f"{parent}/zarr.json" if parent else "zarr.json"
                 if not await store.exists(key):
                     await store.set(key, cpu.Buffer.from_bytes(_EMPTY_GROUP))
-                known.add(parent)
-            await store.set(f"{path}/zarr.json", cpu.Buffer.from_bytes(body.encode()))
-            known.add(path)
+
+            await asyncio.gather(*(ensure(p) for p in parents))
+            bodies = {path: ('{"zarr_format":3,"node_type":"group","attributes":{"doc":' + text + "}}").encode()
+                      for path, text in pending.items()}
+            await asyncio.gather(*(store.set(f"{path}/zarr.json", cpu.Buffer.from_bytes(body))
+                                   for path, body in bodies.items()))
+            known.update(parents)
+            known.update(pending)
 
         sync(write())
+        for path, text in pending.items():
+            self._read[path] = text
 
     def put_dataset(self, path: str, ds, stored_bytes: int | None = None) -> tuple[str, int]:
         """Write ``ds`` at ``path``, sharing every chunk that does not change.
@@ -290,8 +336,14 @@ class WriteTxn(Snapshot):
         path = path.strip("/")
         if not path:
             raise ValueError("refusing to delete the root of a session")
-        sync(self.store.delete_dir(path))
-        self._groups = {g for g in self._groups if g != path and not g.startswith(path + "/")}
+
+        def under(p: str) -> bool:
+            return p == path or p.startswith(path + "/")
+
+        self._pending = {p: t for p, t in self._pending.items() if not under(p)}
+        self._read = {p: t for p, t in self._read.items() if not under(p)}
+        sync(self.session.store.delete_dir(path))
+        self._groups = {g for g in self._groups if not under(g)}
 
 
 _SIMPLE_KINDS = "biufU"  # numbers, booleans, fixed-width text: stored as they are
@@ -367,6 +419,7 @@ def _write_changed_chunks(store, path: str, ds, offsets: dict[str, int], group, 
     if not offsets and dict(group.attrs) != dict(ds.attrs):
         group.attrs.put(dict(ds.attrs))
     writes: list[tuple[Any, Any, Any, str]] = []  # (array, selection, values, chunk key)
+    whole: list[tuple[Any, tuple[int, ...], Any, str]] = []  # (array, chunk coords, values, chunk key)
     for name, var in ds.variables.items():
         if offsets and var.dims == (name,) and str(name) in offsets:
             continue  # the index coordinate that located the region: _layout_match found it equal
@@ -389,14 +442,56 @@ def _write_changed_chunks(store, path: str, ds, offsets: dict[str, int], group, 
                            for c, k, s, e, n in zip(corner, arr.chunks, starts, stops, arr.shape))
             source = tuple(slice(t.start - s, t.stop - s) for t, s in zip(target, starts))
             new = values[source]
-            if not np.array_equal(arr[target], new, equal_nan=new.dtype.kind == "f"):
-                coords = tuple(c // k for c, k in zip(corner, arr.chunks))
-                writes.append((arr, target, new, f"{path}/{name}/" + arr.metadata.encode_chunk_key(coords)))
+            coords = tuple(c // k for c, k in zip(corner, arr.chunks))
+            key = f"{path}/{name}/" + arr.metadata.encode_chunk_key(coords)
+            if all(t.start == c and t.stop == c + k for t, c, k in zip(target, corner, arr.chunks)):
+                whole.append((arr, coords, new, key))  # a whole chunk: compared and written encoded
+            elif not np.array_equal(arr[target], new, equal_nan=new.dtype.kind == "f"):
+                writes.append((arr, target, new, key))
+    delta = _write_whole_chunks(store, whole, writes) if whole else 0
     keys = [w[3] for w in writes]
     before = _stored_sizes(store, keys)
     for arr, target, new, _ in writes:
         arr[target] = new
-    return sum(_stored_sizes(store, keys)) - sum(before)
+    return delta + sum(_stored_sizes(store, keys)) - sum(before)
+
+
+def _write_whole_chunks(store, whole: list[tuple[Any, tuple[int, ...], Any, str]], fallback: list) -> int:
+    """Encode each whole chunk with its array's codecs and compare the bytes with the stored
+    chunk: equal bytes are the same values (the codecs are deterministic), so only chunks
+    that differ are written, as the encoded bytes — one round trip for all of them instead of
+    decoding, comparing and re-encoding through Zarr's selection machinery. Returns the change
+    in stored bytes. If this Zarr cannot encode a chunk on its own, the chunks go to
+    ``fallback`` (the general path)."""
+    try:
+        from zarr.core.array import _get_chunk_spec
+        from zarr.core.buffer import default_buffer_prototype
+        from zarr.core.buffer.cpu import NDBuffer
+    except ImportError:  # pragma: no cover - another Zarr version: the general path
+        fallback.extend((arr, tuple(slice(c * k, c * k + k) for c, k in zip(coords, arr.chunks)), new, key)
+                        for arr, coords, new, key in whole)
+        return 0
+    from zarr.core.sync import sync
+
+    proto = default_buffer_prototype()
+
+    async def one(arr, coords, new, key) -> int:
+        aa = arr._async_array
+        spec = _get_chunk_spec(aa.metadata, aa._chunk_grid, coords, aa.config, proto)
+        data = np.ascontiguousarray(new, dtype=arr.dtype)
+        (encoded,) = await aa.codec_pipeline.encode([(NDBuffer.from_numpy_array(data), spec)])
+        stored = await store.get(key, prototype=proto)
+        if stored is not None and stored.to_bytes() == encoded.to_bytes():
+            return 0
+        await store.set(key, encoded)
+        return len(encoded) - (len(stored) if stored is not None else 0)
+
+    async def all_chunks() -> list[int]:
+        import asyncio
+
+        return list(await asyncio.gather(*(one(*w) for w in whole)))
+
+    return int(sum(sync(all_chunks())))
 
 
 class Enclave:
@@ -522,6 +617,7 @@ class Enclave:
                     raise NotFoundError(f"no branch {branch!r} in enclave {self.name!r}") from exc
                 txn = WriteTxn(self, session, dict(metadata))
                 result = change(txn)
+                txn.flush()
                 if not session.has_uncommitted_changes:
                     return None, result
                 try:
