@@ -121,6 +121,12 @@ def main(argv: list[str] | None = None) -> None:
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    kernels = sys.modules.get("pluma.templates.kernels")
+    if kernels is not None:  # os._exit skips atexit: stop the spare Jupyter kernel a template run started
+        try:
+            kernels.shutdown_pools()
+        except Exception:  # noqa: BLE001 - best effort; the kernel also stops when it sees its parent gone
+            pass
     try:
         sys.stdout.flush()
         sys.stderr.flush()
