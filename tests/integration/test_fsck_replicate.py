@@ -82,6 +82,8 @@ def damaged_key_hashes(ws, report) -> set[str]:
 
     out = set()
     for d in report.damage:
+        if d.expected:  # the sha256 recorded at freeze time for the damaged key
+            out.add(d.expected)
         if d.kind == "chunk" and d.key and d.ref:
             manifest = load_manifests(Enclave(ws.root, d.enclave)).get(d.ref, {})
             if d.key in manifest.get("keys", {}):
