@@ -16,6 +16,8 @@ Examples
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import hashlib
 import os
 import tempfile
@@ -51,8 +53,8 @@ class ObjectInfo:
     modified: datetime
 
 
-class ObjectStore:
-    """Objects under one workspace root (abstract: :class:`LocalObjects`, :class:`S3Objects`)."""
+class ObjectStore(ABC):
+    """Objects under one workspace root: :class:`LocalObjects` or :class:`S3Objects`."""
 
     root: WorkspaceRoot
 
@@ -65,20 +67,20 @@ class ObjectStore:
         return ObjectStore.for_root(parse_root(uri, storage_options))
 
     # -- the interface ----------------------------------------------------------
-    def list(self, prefix: str) -> dict[str, ObjectInfo]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def list(self, prefix: str) -> dict[str, ObjectInfo]: ...
 
-    def get(self, key: str) -> bytes:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def get(self, key: str) -> bytes: ...
 
-    def put(self, key: str, data: bytes) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def put(self, key: str, data: bytes) -> None: ...
 
-    def delete(self, key: str) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def delete(self, key: str) -> None: ...
 
-    def _children(self, prefix: str) -> list[str]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def _children(self, prefix: str) -> list[str]: ...
 
     # -- derived ------------------------------------------------------------------
     def enclaves(self) -> list[str]:
