@@ -419,6 +419,9 @@ class Workspace:
             self._ensure_users(spec["member_names"])
 
             def register(txn):
+                from .audit.chain import TRAIL_DOC
+
+                txn.prefetch("programs", TRAIL_DOC)  # both read below: one request
                 programs = txn.doc("programs", {})
                 if key in programs:
                     raise InvalidInputError(f"a program named {programs[key]['name']!r} exists already (names ignore case)")
@@ -430,14 +433,15 @@ class Workspace:
                 txn.put_doc("programs", programs)
                 self._append_event(txn, "program_created", name=name, classification=spec["classification"],
                                    origin=origin["ref"] if origin else None)
+                return dict(programs[key])
 
-            self._default.update(REGISTRY_BRANCH, register, message=f"register program {name}",
-                                 metadata={"author": self.user, "kind": "program"})
+            _, entry = self._default.update(REGISTRY_BRANCH, register, message=f"register program {name}",
+                                            metadata={"author": self.user, "kind": "program"})
         except BaseException:
             enclave.delete_branch(branch)
             raise
         # no read check: an admin without ITAR clearance may set up an ITAR program it cannot read
-        return Program(self, name, self._program_entry(name))
+        return Program(self, name, entry)
 
     def _program_entry(self, name: str) -> dict[str, Any]:
         if not isinstance(name, str):

@@ -35,8 +35,6 @@ def reuse_ratio(txn, manifest: dict[str, Any]) -> dict[str, Any]:
     artifact (kept current at every write), so the cost does not grow with the
     data; only the objects this session changed are measured.
     """
-    from ..memory.enclave import _stored_sizes
-
     records = [r for kind in ("datasets", "artifacts") for r in manifest.get(kind, {}).values()]
     known = all("stored_bytes" in r for r in records)
     if known:
@@ -44,16 +42,9 @@ def reuse_ratio(txn, manifest: dict[str, Any]) -> dict[str, Any]:
     else:  # written by an older version: measure everything
         total = sum(v for k, v in txn.sizes("").items()
                     if k.startswith((f"{DATA_PREFIX}/", f"{ARTIFACT_PREFIX}/")) or k == "context/zarr.json")
-    changed_keys: set[str] = set()
-    status = txn.session.status()
-    for path in list(status.new_groups) + list(status.new_arrays) + list(status.updated_groups) + list(status.updated_arrays):
-        if path.strip("/").startswith((DATA_PREFIX, ARTIFACT_PREFIX, "context")):
-            changed_keys.add(f"{path.strip('/')}/zarr.json")
-    for path, coords in status.updated_chunks.items():
-        for c in coords:
-            changed_keys.add(f"{path.strip('/')}/c/" + "/".join(str(i) for i in c))
-    keys = sorted(changed_keys)
-    sizes = _stored_sizes(txn.store, keys + (["context/zarr.json"] if known else []))
+    # what this session changed under the context; sizes it wrote itself are known without asking
+    keys = sorted(k for k in txn.changed_keys() if k.startswith((f"{DATA_PREFIX}/", f"{ARTIFACT_PREFIX}/", "context")))
+    sizes = txn.stored_sizes(keys + (["context/zarr.json"] if known else []))
     if known:
         total += sizes.pop()
     changed = sum(sizes)

@@ -42,6 +42,7 @@ T = TypeVar("T")
 ARTIFACT_CHUNK = 4 * 1024 * 1024
 _MISSING = object()
 _EMPTY_GROUP = b'{"zarr_format":3,"node_type":"group","attributes":{}}'
+_DOC_WRAPPER = len('{"zarr_format":3,"node_type":"group","attributes":{"doc":}}')  # bytes around a document
 _DOC_CACHE_SIZE = 4096
 _MAX_ATTEMPTS = 50
 
@@ -214,20 +215,56 @@ class WriteTxn(Snapshot):
         # reads and writes a few documents then costs two or three round trips to the store, not a dozen.
         self._pending: dict[str, str] = {}   # path -> the document, as JSON text, not written yet
         self._read: dict[str, str | None] = {}  # path -> the document as read (JSON text; None: absent)
+        # Deletions wait for the same request as the documents (deleted first); until the session is
+        # used directly, a document under a deleted path is known to be absent without asking.
+        self._deletes: list[str] = []
+        self._gone: set[str] = set()
+        # stored size of every object this change wrote itself (key -> bytes): what the Context
+        # Reuse Ratio needs, without asking the store again
+        self.written: dict[str, int] = {}
 
     @property
     def session(self):
         self.flush()  # whoever uses the session directly sees every document written so far
+        self._gone.clear()  # ... and may write anything anywhere: absences are no longer known
         return self._session
+
+    def _known_absent(self, path: str) -> bool:
+        return any(path == g or path.startswith(g + "/") for g in self._gone)
 
     def doc(self, path: str, default: Any = None) -> Any:
         text = self._pending.get(path)
         if text is None:
             if path not in self._read:
-                doc = self._read_doc(path)
-                self._read[path] = None if doc is None else json.dumps(doc, separators=(",", ":"))
+                if self._known_absent(path):
+                    self._read[path] = None
+                else:
+                    doc = self._read_doc(path)
+                    self._read[path] = None if doc is None else json.dumps(doc, separators=(",", ":"))
             text = self._read[path]
         return json.loads(text) if text is not None else default
+
+    def prefetch(self, *paths: str) -> None:
+        """Read the documents at ``paths`` in one request (later :meth:`doc` calls are served
+        from memory). For a change that knows which documents it is about to read."""
+        from zarr.core.buffer import default_buffer_prototype
+        from zarr.core.sync import sync
+
+        wanted = [p for p in dict.fromkeys(paths)
+                  if p not in self._pending and p not in self._read and not self._known_absent(p)]
+        if not wanted:
+            return
+        self.flush()
+        store, proto = self._session.store, default_buffer_prototype()
+
+        async def read_all():
+            import asyncio
+
+            return await asyncio.gather(*(store.get(f"{p}/zarr.json", prototype=proto) for p in wanted))
+
+        for path, raw in zip(wanted, sync(read_all())):
+            doc = None if raw is None else json.loads(raw.to_bytes()).get("attributes", {}).get("doc")
+            self._read[path] = None if doc is None else json.dumps(doc, separators=(",", ":"))
 
     def _read_doc(self, path: str) -> Any:
         from zarr.core.buffer import default_buffer_prototype
@@ -238,6 +275,35 @@ class WriteTxn(Snapshot):
             return None
         return json.loads(raw.to_bytes()).get("attributes", {}).get("doc")
 
+    def changed_keys(self) -> set[str]:
+        """Keys of every object this change has written or changed so far (metadata and chunks),
+        pending documents included, without writing them first."""
+        status = self._session.status()
+        keys = {f"{p}/zarr.json" for p in self._pending}
+        for path in (list(status.new_groups) + list(status.new_arrays)
+                     + list(status.updated_groups) + list(status.updated_arrays)):
+            keys.add(f"{path.strip('/')}/zarr.json")
+        for path, coords in status.updated_chunks.items():
+            for c in coords:
+                keys.add(f"{path.strip('/')}/c/" + "/".join(str(i) for i in c))
+        return keys
+
+    def stored_sizes(self, keys: list[str]) -> list[int]:
+        """Stored sizes of ``keys`` (0 for an absent object) as this change leaves them: what it
+        wrote itself is known; only the rest is asked of the store (in one request)."""
+        known: dict[str, int] = {}
+        for key in keys:
+            path = key[: -len("/zarr.json")] if key.endswith("/zarr.json") else None
+            if path is not None and path in self._pending:
+                known[key] = len(self._pending[path]) + _DOC_WRAPPER
+            elif key in self.written:
+                known[key] = self.written[key]
+        rest = [k for k in keys if k not in known]
+        if rest:
+            self.flush()
+            known.update(zip(rest, _stored_sizes(self._session.store, rest)))
+        return [known[k] for k in keys]
+
     def put_doc(self, path: str, doc: Any) -> None:
         """Store a JSON document as the attributes of the Zarr group at ``path``
         (its ``zarr.json`` written directly, with the documents of the same change
@@ -246,19 +312,22 @@ class WriteTxn(Snapshot):
         self._read.pop(path, None)
 
     def flush(self) -> None:
-        """Write the pending documents (and any missing ancestor groups) in one request."""
-        if not self._pending:
+        """Carry out the pending deletions, then write the pending documents (and any missing
+        ancestor groups), all in one request."""
+        if not self._pending and not self._deletes:
             return
         from zarr.core.buffer import cpu
         from zarr.core.sync import sync
 
         pending, self._pending = self._pending, {}
+        deletes, self._deletes = self._deletes, []
         store = self._session.store
         known = self._groups
 
         async def write() -> None:
             import asyncio
 
+            await asyncio.gather(*(store.delete_dir(p) for p in deletes))
             parents = sorted({"/".join(path.split("/")[:i]) for path in pending
                               for i in range(len(path.split("/")))} - known - set(pending))
 
@@ -278,6 +347,7 @@ class WriteTxn(Snapshot):
         sync(write())
         for path, text in pending.items():
             self._read[path] = text
+            self.written[f"{path}/zarr.json"] = len(text) + _DOC_WRAPPER
 
     def put_dataset(self, path: str, ds, stored_bytes: int | None = None) -> tuple[str, int]:
         """Write ``ds`` at ``path``, sharing every chunk that does not change.
@@ -303,7 +373,7 @@ class WriteTxn(Snapshot):
         group = self._group(path)
         mode, offsets, arrays = _layout_match(group, ds)
         if mode == "chunks":
-            delta = _write_changed_chunks(self.store, path, ds, offsets, group, arrays)
+            delta = _write_changed_chunks(self.store, path, ds, offsets, group, arrays, self.written)
             total = stored_bytes + delta if stored_bytes is not None else sum(self.sizes(path + "/").values())
             return ("region" if offsets else "chunks"), int(total)
         self.delete(path)
@@ -330,9 +400,9 @@ class WriteTxn(Snapshot):
 
     def delete(self, path: str) -> None:
         """Remove the node at ``path`` (group, array or document) and everything under it;
-        nothing happens when there is none. One request (Icechunk deletes the subtree)."""
-        from zarr.core.sync import sync
-
+        nothing happens when there is none. Carried out with the next write of documents, in
+        the same request (Icechunk deletes the subtree); anything that uses the session
+        directly sees it done."""
         path = path.strip("/")
         if not path:
             raise ValueError("refusing to delete the root of a session")
@@ -342,7 +412,9 @@ class WriteTxn(Snapshot):
 
         self._pending = {p: t for p, t in self._pending.items() if not under(p)}
         self._read = {p: t for p, t in self._read.items() if not under(p)}
-        sync(self.session.store.delete_dir(path))
+        self.written = {k: n for k, n in self.written.items() if not under(k)}
+        self._deletes.append(path)  # carried out by the next flush, before the documents are written
+        self._gone.add(path)
         self._groups = {g for g in self._groups if not under(g)}
 
 
@@ -411,7 +483,8 @@ def _stored_sizes(store, keys: list[str]) -> list[int]:
     return sync(collect()) if keys else []
 
 
-def _write_changed_chunks(store, path: str, ds, offsets: dict[str, int], group, arrays: dict[str, Any]) -> int:
+def _write_changed_chunks(store, path: str, ds, offsets: dict[str, int], group, arrays: dict[str, Any],
+                          written: dict[str, int] | None = None) -> int:
     """Write only the stored chunks whose values change (``ds`` placed at ``offsets``)
     into ``group``'s ``arrays`` (opened for writing). Returns the change in stored bytes."""
     import itertools
@@ -448,21 +521,26 @@ def _write_changed_chunks(store, path: str, ds, offsets: dict[str, int], group, 
                 whole.append((arr, coords, new, key))  # a whole chunk: compared and written encoded
             elif not np.array_equal(arr[target], new, equal_nan=new.dtype.kind == "f"):
                 writes.append((arr, target, new, key))
-    delta = _write_whole_chunks(store, whole, writes) if whole else 0
+    delta = _write_whole_chunks(store, whole, writes, written) if whole else 0
     keys = [w[3] for w in writes]
     before = _stored_sizes(store, keys)
     for arr, target, new, _ in writes:
         arr[target] = new
-    return delta + sum(_stored_sizes(store, keys)) - sum(before)
+    after = _stored_sizes(store, keys)
+    if written is not None:
+        written.update(zip(keys, after))
+    return delta + sum(after) - sum(before)
 
 
-def _write_whole_chunks(store, whole: list[tuple[Any, tuple[int, ...], Any, str]], fallback: list) -> int:
+def _write_whole_chunks(store, whole: list[tuple[Any, tuple[int, ...], Any, str]], fallback: list,
+                        written: dict[str, int] | None = None) -> int:
     """Encode each whole chunk with its array's codecs and compare the bytes with the stored
     chunk: equal bytes are the same values (the codecs are deterministic), so only chunks
     that differ are written, as the encoded bytes — one round trip for all of them instead of
     decoding, comparing and re-encoding through Zarr's selection machinery. Returns the change
-    in stored bytes. If this Zarr cannot encode a chunk on its own, the chunks go to
-    ``fallback`` (the general path)."""
+    in stored bytes; ``written`` (if given) receives the stored size of each chunk written.
+    Chunks of different encoded lengths differ without reading the stored one. If this Zarr
+    cannot encode a chunk on its own, the chunks go to ``fallback`` (the general path)."""
     try:
         from zarr.core.array import _get_chunk_spec
         from zarr.core.buffer import default_buffer_prototype
@@ -475,16 +553,29 @@ def _write_whole_chunks(store, whole: list[tuple[Any, tuple[int, ...], Any, str]
 
     proto = default_buffer_prototype()
 
+    async def stored_size(key: str) -> int | None:
+        try:
+            return int(await store.getsize(key))
+        except (FileNotFoundError, KeyError):
+            return None
+
     async def one(arr, coords, new, key) -> int:
+        import asyncio
+
         aa = arr._async_array
         spec = _get_chunk_spec(aa.metadata, aa._chunk_grid, coords, aa.config, proto)
         data = np.ascontiguousarray(new, dtype=arr.dtype)
-        (encoded,) = await aa.codec_pipeline.encode([(NDBuffer.from_numpy_array(data), spec)])
-        stored = await store.get(key, prototype=proto)
-        if stored is not None and stored.to_bytes() == encoded.to_bytes():
-            return 0
+        # encode while the store looks up the stored chunk's size (its manifest entry, no chunk read)
+        (encoded,), size = await asyncio.gather(
+            aa.codec_pipeline.encode([(NDBuffer.from_numpy_array(data), spec)]), stored_size(key))
+        if size is not None and size == len(encoded):  # same length: compare the bytes themselves
+            stored = await store.get(key, prototype=proto)
+            if stored is not None and stored.to_bytes() == encoded.to_bytes():
+                return 0
         await store.set(key, encoded)
-        return len(encoded) - (len(stored) if stored is not None else 0)
+        if written is not None:
+            written[key] = len(encoded)
+        return len(encoded) - (size or 0)
 
     async def all_chunks() -> list[int]:
         import asyncio
