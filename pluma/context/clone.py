@@ -138,7 +138,8 @@ def clone_frozen(
             manifest.setdefault("params", {})[key] = {"value": value, "unit": unit, **record}
         for key, ds in datasets.items():
             previous = manifest.get("datasets", {}).get(key) or {}
-            mode, stored = txn.put_dataset(f"{DATA_PREFIX}/{key}", ds, previous.get("stored_bytes"))
+            mode, stored = txn.put_dataset(f"{DATA_PREFIX}/{key}", ds, previous.get("stored_bytes"),
+                                           previous.get("index"))
             manifest.setdefault("datasets", {})[key] = dict(record, write=mode, stored_bytes=stored,
                                                             **_dataset_shape(ds, mode, previous))
         manifest["rev"] = rev

@@ -39,11 +39,18 @@ class _Op:
 
 
 def _dataset_shape(ds, mode: str, previous: dict[str, Any]) -> dict[str, Any]:
-    """What the manifest records of a dataset's shape after a write."""
-    if mode == "region":  # a region of the stored dataset: its shape is unchanged
-        return {k: previous[k] for k in ("dims", "variables", "nbytes") if k in previous}
-    return {"dims": {str(k): int(v) for k, v in ds.sizes.items()},
-            "variables": sorted(str(v) for v in ds.data_vars), "nbytes": int(ds.nbytes)}
+    """What the manifest records of a dataset's shape after a write (with its evenly spaced
+    index coordinates: where a later region override lies is then computed, not searched)."""
+    from ..memory.chunks import index_ranges
+
+    if mode == "region":  # a region of the stored dataset: its shape and index are unchanged
+        return {k: previous[k] for k in ("dims", "variables", "nbytes", "index") if k in previous}
+    shape = {"dims": {str(k): int(v) for k, v in ds.sizes.items()},
+             "variables": sorted(str(v) for v in ds.data_vars), "nbytes": int(ds.nbytes)}
+    index = index_ranges(ds)
+    if index:
+        shape["index"] = index
+    return shape
 
 
 _STORABLE_KINDS = "biufcmMUSO"  # xarray/zarr encode these; "V" (raw void) and the rest they cannot
@@ -301,7 +308,8 @@ class Context(ContextView):
                 elif op.kind == "dataset":
                     ds = op.value
                     previous = manifest.get("datasets", {}).get(op.name) or {}
-                    mode, stored = txn.put_dataset(f"{DATA_PREFIX}/{op.name}", ds, previous.get("stored_bytes"))
+                    mode, stored = txn.put_dataset(f"{DATA_PREFIX}/{op.name}", ds, previous.get("stored_bytes"),
+                                                   previous.get("index"))
                     record.update(_dataset_shape(ds, mode, previous), stored_bytes=stored)
                     record["write"] = mode
                 else:

@@ -31,6 +31,7 @@ from typing import Any, Callable, Iterator, TypeVar
 import numpy as np
 
 from ..errors import ConflictError, NotFoundError, StorageError
+from .chunks import put_changed_chunks, stored_sizes
 from .locking import CommitLock, NullLock
 from .storage import WorkspaceRoot
 
@@ -217,7 +218,9 @@ class WriteTxn(Snapshot):
         self._read: dict[str, str | None] = {}  # path -> the document as read (JSON text; None: absent)
         # Deletions wait for the same request as the documents (deleted first); until the session is
         # used directly, a document under a deleted path is known to be absent without asking.
+        self._base = session.snapshot_id  # the snapshot this change starts from
         self._deletes: list[str] = []
+        self._deleted: list[str] = []  # every path deleted by this change
         self._gone: set[str] = set()
         # stored size of every object this change wrote itself (key -> bytes): what the Context
         # Reuse Ratio needs, without asking the store again
@@ -227,7 +230,17 @@ class WriteTxn(Snapshot):
     def session(self):
         self.flush()  # whoever uses the session directly sees every document written so far
         self._gone.clear()  # ... and may write anything anywhere: absences are no longer known
+        self._direct = True  # ... so documents are no longer taken from the base snapshot's cache
         return self._session
+
+    _direct = False
+
+    def _cached_base_doc(self, path: str) -> Any:
+        """The document as cached for the snapshot this session started from (_MISSING if it
+        is not cached, or the session was used directly and may have changed it)."""
+        if self._direct:
+            return _MISSING
+        return self.enclave._doc_cache_get((self._base, path))
 
     def _known_absent(self, path: str) -> bool:
         return any(path == g or path.startswith(g + "/") for g in self._gone)
@@ -236,8 +249,11 @@ class WriteTxn(Snapshot):
         text = self._pending.get(path)
         if text is None:
             if path not in self._read:
+                cached = _MISSING
                 if self._known_absent(path):
                     self._read[path] = None
+                elif (cached := self._cached_base_doc(path)) is not _MISSING:
+                    self._read[path] = cached
                 else:
                     doc = self._read_doc(path)
                     self._read[path] = None if doc is None else json.dumps(doc, separators=(",", ":"))
@@ -250,6 +266,11 @@ class WriteTxn(Snapshot):
         from zarr.core.buffer import default_buffer_prototype
         from zarr.core.sync import sync
 
+        for p in paths:  # what the base snapshot's cache holds needs no request
+            if p not in self._pending and p not in self._read and not self._known_absent(p):
+                cached = self._cached_base_doc(p)
+                if cached is not _MISSING:
+                    self._read[p] = cached
         wanted = [p for p in dict.fromkeys(paths)
                   if p not in self._pending and p not in self._read and not self._known_absent(p)]
         if not wanted:
@@ -274,6 +295,13 @@ class WriteTxn(Snapshot):
         if raw is None:
             return None
         return json.loads(raw.to_bytes()).get("attributes", {}).get("doc")
+
+    def remember(self, snapshot_id: str) -> None:
+        """After this change was committed as ``snapshot_id``: every document it read or wrote
+        is, as it holds it, that snapshot's document, so the next change (or read) on the new
+        tip finds it in the enclave's cache instead of asking the store. Documents are only ever
+        written through :meth:`put_doc`, never by writes to the session itself."""
+        self.enclave._doc_cache_carry(self._base, snapshot_id, dict(self._read), self._deleted)
 
     def changed_keys(self) -> set[str]:
         """Keys of every object this change has written or changed so far (metadata and chunks),
@@ -301,7 +329,7 @@ class WriteTxn(Snapshot):
         rest = [k for k in keys if k not in known]
         if rest:
             self.flush()
-            known.update(zip(rest, _stored_sizes(self._session.store, rest)))
+            known.update(zip(rest, stored_sizes(self._session.store, rest)))
         return [known[k] for k in keys]
 
     def put_doc(self, path: str, doc: Any) -> None:
@@ -349,7 +377,8 @@ class WriteTxn(Snapshot):
             self._read[path] = text
             self.written[f"{path}/zarr.json"] = len(text) + _DOC_WRAPPER
 
-    def put_dataset(self, path: str, ds, stored_bytes: int | None = None) -> tuple[str, int]:
+    def put_dataset(self, path: str, ds, stored_bytes: int | None = None,
+                    index: dict[str, Any] | None = None) -> tuple[str, int]:
         """Write ``ds`` at ``path``, sharing every chunk that does not change.
 
         * same variables and layout as the stored dataset, or a region of it
@@ -359,8 +388,10 @@ class WriteTxn(Snapshot):
           Dask-backed dataset: its chunks are written by the Dask workers
           (``icechunk.xarray.to_icechunk`` forks this session for them).
 
-        ``stored_bytes`` is what the stored dataset occupied (if known). Returns the
-        mode and what the dataset occupies afterwards, in stored (compressed) bytes.
+        ``stored_bytes`` is what the stored dataset occupied (if known); ``index`` what
+        :func:`~pluma.memory.chunks.index_ranges` said of its index coordinates when it was
+        written (if known): a hint where a region lies, checked against the stored values it points at. Returns
+        the mode and what the dataset occupies afterwards, in stored (compressed) bytes.
         """
         from icechunk.xarray import to_icechunk
 
@@ -370,10 +401,9 @@ class WriteTxn(Snapshot):
             self.delete(path)
             to_icechunk(ds, self.session, group=path, mode="w")
             return "replace", int(sum(self.sizes(path + "/").values()))
-        group = self._group(path)
-        mode, offsets, arrays = _layout_match(group, ds)
-        if mode == "chunks":
-            delta = _write_changed_chunks(self.store, path, ds, offsets, group, arrays, self.written)
+        changed = put_changed_chunks(self.store, path, ds, index, self.written)
+        if changed is not None:
+            offsets, delta = changed
             total = stored_bytes + delta if stored_bytes is not None else sum(self.sizes(path + "/").values())
             return ("region" if offsets else "chunks"), int(total)
         self.delete(path)
@@ -414,175 +444,9 @@ class WriteTxn(Snapshot):
         self._read = {p: t for p, t in self._read.items() if not under(p)}
         self.written = {k: n for k, n in self.written.items() if not under(k)}
         self._deletes.append(path)  # carried out by the next flush, before the documents are written
+        self._deleted.append(path)
         self._gone.add(path)
         self._groups = {g for g in self._groups if not under(g)}
-
-
-_SIMPLE_KINDS = "biufU"  # numbers, booleans, fixed-width text: stored as they are
-
-
-def _layout_match(group, ds) -> tuple[str, dict[str, int], dict[str, Any]]:
-    """How a new dataset relates to the stored group.
-
-    Returns ("chunks", offsets, arrays) when ``ds`` has the stored layout or is a
-    region of it (smaller along dimensions whose index coordinates locate it:
-    ``offsets`` gives where it starts; ``arrays`` the stored arrays by name), else
-    ("replace", {}, {}).
-    """
-    if group is None:
-        return "replace", {}, {}
-    stored = dict(group.arrays())
-    names = {str(v) for v in ds.variables}
-    if names != set(stored):
-        return "replace", {}, {}
-    stored_sizes: dict[str, int] = {}
-    for name in names:
-        var, arr = ds[name], stored[name]
-        if var.dtype.kind not in _SIMPLE_KINDS or arr.dtype != var.dtype:
-            return "replace", {}, {}
-        dims = tuple(arr.metadata.dimension_names or ())
-        if dims != tuple(str(d) for d in var.dims):
-            return "replace", {}, {}
-        stored_sizes.update(zip(dims, arr.shape))
-    offsets: dict[str, int] = {}
-    for dim in ds.dims:
-        n, m = ds.sizes[dim], stored_sizes[str(dim)]
-        if n == m:
-            continue
-        if n > m or dim not in ds.indexes or str(dim) not in stored:
-            return "replace", {}, {}
-        # locate the region through the index coordinate: it must be a contiguous run
-        full = np.asarray(stored[str(dim)][:])
-        part = np.asarray(ds[dim].values)
-        hits = np.flatnonzero(full == part[0])
-        if len(hits) != 1 or hits[0] + n > m or not np.array_equal(full[hits[0]:hits[0] + n], part):
-            return "replace", {}, {}
-        offsets[str(dim)] = int(hits[0])
-    return "chunks", offsets, stored
-
-
-def _stored_size(store, key: str) -> int:
-    return _stored_sizes(store, [key])[0]
-
-
-def _stored_sizes(store, keys: list[str]) -> list[int]:
-    """Stored sizes of ``keys`` (0 for an absent chunk), in one round trip."""
-    from zarr.core.sync import sync
-
-    async def one(key: str) -> int:
-        try:
-            return int(await store.getsize(key))
-        except (FileNotFoundError, KeyError):
-            return 0
-
-    async def collect() -> list[int]:
-        import asyncio
-
-        return list(await asyncio.gather(*(one(k) for k in keys)))
-
-    return sync(collect()) if keys else []
-
-
-def _write_changed_chunks(store, path: str, ds, offsets: dict[str, int], group, arrays: dict[str, Any],
-                          written: dict[str, int] | None = None) -> int:
-    """Write only the stored chunks whose values change (``ds`` placed at ``offsets``)
-    into ``group``'s ``arrays`` (opened for writing). Returns the change in stored bytes."""
-    import itertools
-
-    if not offsets and dict(group.attrs) != dict(ds.attrs):
-        group.attrs.put(dict(ds.attrs))
-    writes: list[tuple[Any, Any, Any, str]] = []  # (array, selection, values, chunk key)
-    whole: list[tuple[Any, tuple[int, ...], Any, str]] = []  # (array, chunk coords, values, chunk key)
-    for name, var in ds.variables.items():
-        if offsets and var.dims == (name,) and str(name) in offsets:
-            continue  # the index coordinate that located the region: _layout_match found it equal
-        arr = arrays[str(name)]
-        attrs = {k: v for k, v in arr.attrs.items() if k != "_FillValue"}
-        if not offsets and attrs != dict(var.attrs):
-            keep = {"_FillValue": arr.attrs["_FillValue"]} if "_FillValue" in arr.attrs else {}
-            arr.attrs.put({**dict(var.attrs), **keep})
-        values = np.asarray(var.values)
-        if values.ndim == 0:
-            if not np.array_equal(arr[...], values, equal_nan=values.dtype.kind == "f"):
-                writes.append((arr, Ellipsis, values, f"{path}/{name}/" + arr.metadata.encode_chunk_key(())))
-            continue
-        starts = [offsets.get(str(d), 0) for d in var.dims]
-        stops = [s + n for s, n in zip(starts, values.shape)]
-        # the stored chunks that overlap the new values
-        ranges = [range((s // c) * c, e, c) for s, e, c in zip(starts, stops, arr.chunks)]
-        for corner in itertools.product(*ranges):
-            target = tuple(slice(max(c, s), min(c + k, e, n))
-                           for c, k, s, e, n in zip(corner, arr.chunks, starts, stops, arr.shape))
-            source = tuple(slice(t.start - s, t.stop - s) for t, s in zip(target, starts))
-            new = values[source]
-            coords = tuple(c // k for c, k in zip(corner, arr.chunks))
-            key = f"{path}/{name}/" + arr.metadata.encode_chunk_key(coords)
-            if all(t.start == c and t.stop == c + k for t, c, k in zip(target, corner, arr.chunks)):
-                whole.append((arr, coords, new, key))  # a whole chunk: compared and written encoded
-            elif not np.array_equal(arr[target], new, equal_nan=new.dtype.kind == "f"):
-                writes.append((arr, target, new, key))
-    delta = _write_whole_chunks(store, whole, writes, written) if whole else 0
-    keys = [w[3] for w in writes]
-    before = _stored_sizes(store, keys)
-    for arr, target, new, _ in writes:
-        arr[target] = new
-    after = _stored_sizes(store, keys)
-    if written is not None:
-        written.update(zip(keys, after))
-    return delta + sum(after) - sum(before)
-
-
-def _write_whole_chunks(store, whole: list[tuple[Any, tuple[int, ...], Any, str]], fallback: list,
-                        written: dict[str, int] | None = None) -> int:
-    """Encode each whole chunk with its array's codecs and compare the bytes with the stored
-    chunk: equal bytes are the same values (the codecs are deterministic), so only chunks
-    that differ are written, as the encoded bytes — one round trip for all of them instead of
-    decoding, comparing and re-encoding through Zarr's selection machinery. Returns the change
-    in stored bytes; ``written`` (if given) receives the stored size of each chunk written.
-    Chunks of different encoded lengths differ without reading the stored one. If this Zarr
-    cannot encode a chunk on its own, the chunks go to ``fallback`` (the general path)."""
-    try:
-        from zarr.core.array import _get_chunk_spec
-        from zarr.core.buffer import default_buffer_prototype
-        from zarr.core.buffer.cpu import NDBuffer
-    except ImportError:  # pragma: no cover - another Zarr version: the general path
-        fallback.extend((arr, tuple(slice(c * k, c * k + k) for c, k in zip(coords, arr.chunks)), new, key)
-                        for arr, coords, new, key in whole)
-        return 0
-    from zarr.core.sync import sync
-
-    proto = default_buffer_prototype()
-
-    async def stored_size(key: str) -> int | None:
-        try:
-            return int(await store.getsize(key))
-        except (FileNotFoundError, KeyError):
-            return None
-
-    async def one(arr, coords, new, key) -> int:
-        import asyncio
-
-        aa = arr._async_array
-        spec = _get_chunk_spec(aa.metadata, aa._chunk_grid, coords, aa.config, proto)
-        data = np.ascontiguousarray(new, dtype=arr.dtype)
-        # encode while the store looks up the stored chunk's size (its manifest entry, no chunk read)
-        (encoded,), size = await asyncio.gather(
-            aa.codec_pipeline.encode([(NDBuffer.from_numpy_array(data), spec)]), stored_size(key))
-        if size is not None and size == len(encoded):  # same length: compare the bytes themselves
-            stored = await store.get(key, prototype=proto)
-            if stored is not None and stored.to_bytes() == encoded.to_bytes():
-                return 0
-        await store.set(key, encoded)
-        if written is not None:
-            written[key] = len(encoded)
-        return len(encoded) - (size or 0)
-
-    async def all_chunks() -> list[int]:
-        import asyncio
-
-        return list(await asyncio.gather(*(one(*w) for w in whole)))
-
-    return int(sum(sync(all_chunks())))
 
 
 class Enclave:
@@ -604,21 +468,49 @@ class Enclave:
             raise StorageError(f"cannot open enclave {name!r} at {root.uri}: {exc}") from exc
         lock_path = root.lock_path(name)
         self.lock = CommitLock(lock_path) if lock_path is not None else NullLock()
-        self._doc_cache: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        # snapshot id -> {document path -> JSON text, or None for "absent"}; snapshots are immutable,
+        # so what is cached for one is true for ever. Least recently used snapshots go first.
+        self._doc_cache: OrderedDict[str, dict[str, str | None]] = OrderedDict()
+        self._doc_cache_entries = 0
         self._doc_cache_lock = threading.Lock()
 
     def _doc_cache_get(self, key: tuple[str, str]) -> Any:
+        sid, path = key
         with self._doc_cache_lock:
-            if key in self._doc_cache:
-                self._doc_cache.move_to_end(key)
-                return self._doc_cache[key]
+            docs = self._doc_cache.get(sid)
+            if docs is not None and path in docs:
+                self._doc_cache.move_to_end(sid)
+                return docs[path]
         return _MISSING
 
     def _doc_cache_put(self, key: tuple[str, str], doc: Any) -> None:
+        sid, path = key
         with self._doc_cache_lock:
-            self._doc_cache[key] = doc
-            while len(self._doc_cache) > _DOC_CACHE_SIZE:
-                self._doc_cache.popitem(last=False)
+            docs = self._doc_cache.setdefault(sid, {})
+            self._doc_cache.move_to_end(sid)
+            if path not in docs:
+                self._doc_cache_entries += 1
+            docs[path] = doc
+            self._doc_cache_trim()
+
+    def _doc_cache_carry(self, base: str, snapshot_id: str, docs: dict[str, str | None], gone: list[str]) -> None:
+        """Cache the documents of ``snapshot_id``, a commit on top of ``base``: what is cached for
+        ``base`` (minus everything under the paths in ``gone``) updated with ``docs``."""
+        def under(p: str) -> bool:
+            return any(p == g or p.startswith(g + "/") for g in gone)
+
+        with self._doc_cache_lock:
+            inherited = {p: t for p, t in (self._doc_cache.get(base) or {}).items() if not under(p)}
+            inherited.update(docs)
+            old = self._doc_cache.pop(snapshot_id, None)
+            self._doc_cache_entries += len(inherited) - (len(old) if old else 0)
+            self._doc_cache[snapshot_id] = inherited
+            self._doc_cache_trim()
+
+    def _doc_cache_trim(self) -> None:
+        while self._doc_cache_entries > _DOC_CACHE_SIZE and len(self._doc_cache) > 1:
+            _, docs = self._doc_cache.popitem(last=False)
+            self._doc_cache_entries -= len(docs)
 
     @staticmethod
     def exists(root: WorkspaceRoot, name: str) -> bool:
@@ -713,6 +605,7 @@ class Enclave:
                     return None, result
                 try:
                     sid = session.commit(message, metadata=txn.metadata)
+                    txn.remember(sid)
                     return sid, result
                 except icechunk.ConflictError:
                     log.debug("commit race on %s/%s, attempt %d: retrying on the new tip", self.name, branch, attempt)

@@ -1,0 +1,287 @@
+"""Write a dataset over a stored one, sharing every chunk that does not change.
+
+Used by :meth:`pluma.memory.enclave.WriteTxn.put_dataset`. A new dataset that has
+the stored layout, or is a region of it (smaller along dimensions whose index
+coordinates locate it), is written chunk by chunk: a chunk whose values do not
+change is not written at all, so it stays shared with every snapshot that holds
+it. Anything else is replaced whole by the caller.
+
+Everything here is one coroutine, so a region override costs one round trip to
+the store's event loop: the stored metadata are read together, a region is
+located by reading only the index values a hint points at, and the changed
+whole chunks are encoded (while their stored sizes are looked up) and written
+together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from typing import Any
+
+import numpy as np
+
+__all__ = ["index_ranges", "put_changed_chunks", "stored_sizes"]
+
+_SIMPLE_KINDS = "biufU"  # numbers, booleans, fixed-width text: stored as they are
+
+
+def index_ranges(ds) -> dict[str, dict[str, int]]:
+    """The index coordinates of ``ds`` that are evenly spaced integers, as ``{dim: {"start",
+    "step", "size"}}``: where a region of such a coordinate starts can be computed instead of
+    searched for (kept in the context manifest). Dates are left out: they are stored encoded,
+    so a dataset indexed by them is always replaced, never written by region."""
+    out: dict[str, dict[str, int]] = {}
+    for dim in ds.dims:
+        if dim not in ds.indexes or ds[dim].ndim != 1:
+            continue
+        values = np.asarray(ds[dim].values)
+        if values.dtype.kind not in "iu" or values.size < 2:
+            continue
+        values = values.astype(np.int64, copy=False)
+        step = int(values[1] - values[0])
+        if step != 0 and np.array_equal(values, values[0] + step * np.arange(values.size, dtype=np.int64)):
+            out[str(dim)] = {"start": int(values[0]), "step": step, "size": int(values.size)}
+    return out
+
+
+async def _sizes(store, keys: list[str]) -> list[int]:
+    async def one(key: str) -> int:
+        try:
+            return int(await store.getsize(key))
+        except (FileNotFoundError, KeyError):
+            return 0
+
+    return list(await asyncio.gather(*(one(k) for k in keys)))
+
+
+def stored_sizes(store, keys: list[str]) -> list[int]:
+    """Stored sizes of ``keys`` (0 for an absent object), in one round trip."""
+    from zarr.core.sync import sync
+
+    return sync(_sizes(store, keys)) if keys else []
+
+
+async def _open_stored(store, path: str, names: list[str]):
+    """The stored group's attributes and its arrays (``{name: AsyncArray}``), read together;
+    None when there is no Zarr v3 group at ``path``."""
+    from zarr.core.array import AsyncArray
+    from zarr.core.buffer import default_buffer_prototype
+    from zarr.core.metadata.v3 import ArrayV3Metadata
+    from zarr.storage import StorePath
+
+    proto = default_buffer_prototype()
+
+    async def members() -> set[str]:
+        found = {n.rstrip("/") async for n in store.list_dir(path + "/")}
+        return {n for n in found if n and n != "zarr.json"}
+
+    group, listed, *metas = await asyncio.gather(
+        store.get(f"{path}/zarr.json", prototype=proto), members(),
+        *(store.get(f"{path}/{n}/zarr.json", prototype=proto) for n in names))
+    if group is None:
+        return None
+    doc = json.loads(group.to_bytes())
+    if doc.get("zarr_format") != 3 or doc.get("node_type") != "group":
+        return None
+    arrays: dict[str, Any] = {}
+    for name, raw in zip(names, metas):
+        meta = json.loads(raw.to_bytes()) if raw is not None else {}
+        if meta.get("zarr_format") == 3 and meta.get("node_type") == "array":
+            arrays[name] = AsyncArray(ArrayV3Metadata.from_dict(meta), StorePath(store, f"{path}/{name}"))
+    extra = listed - set(names)
+    if extra:  # members the new dataset does not have: only groups (not arrays) may be among them
+        kinds = await asyncio.gather(*(store.get(f"{path}/{n}/zarr.json", prototype=proto) for n in sorted(extra)))
+        for name, raw in zip(sorted(extra), kinds):
+            if raw is not None and json.loads(raw.to_bytes()).get("node_type") == "array":
+                arrays[name] = None  # an array the new dataset lacks: the layouts differ
+    return doc.get("attributes", {}), arrays
+
+
+async def _read_run(arr, start: int, stop: int) -> np.ndarray:
+    """Values ``start:stop`` of a 1-D array: its chunks read and decoded together with the
+    array's own codecs (Zarr's selection machinery costs more than the read for one chunk)."""
+    from zarr.core.array import _get_chunk_spec
+    from zarr.core.buffer import default_buffer_prototype
+
+    (size,) = arr.chunks
+    first, last = start // size, (stop - 1) // size
+    proto = default_buffer_prototype()
+    keys = [arr.store_path.path + "/" + arr.metadata.encode_chunk_key((c,)) for c in range(first, last + 1)]
+    raws = await asyncio.gather(*(arr.store_path.store.get(k, prototype=proto) for k in keys))
+    specs = [_get_chunk_spec(arr.metadata, arr._chunk_grid, (c,), arr.config, proto) for c in range(first, last + 1)]
+    if any(r is None for r in raws):  # a chunk never written holds the fill value: the general path
+        return np.asarray(await arr.getitem(slice(start, stop)))
+    decoded = await arr.codec_pipeline.decode(list(zip(raws, specs)))
+    values = np.concatenate([np.asarray(d.as_numpy_array()).reshape(-1) for d in decoded])
+    return values[start - first * size: stop - first * size]
+
+
+async def _region_start(stored, part: np.ndarray, n: int, m: int, hint: dict[str, int] | None) -> int | None:
+    """Where the ``n`` values ``part`` of an index coordinate lie in the stored one (``m``
+    values), or None. With a hint (an evenly spaced stored coordinate, see :func:`index_ranges`)
+    only the stored values the hint points at are read, and must equal ``part``; otherwise,
+    or when they do not, the whole stored coordinate is searched."""
+    if isinstance(hint, dict) and hint.get("size") == m and hint.get("step"):
+        if part.dtype.kind in "iu":
+            off, rest = divmod(int(part[0]) - int(hint["start"]), int(hint["step"]))
+            if rest == 0 and 0 <= off and off + n <= m:
+                if np.array_equal(await _read_run(stored, off, off + n), part):
+                    return off
+    full = np.asarray(await stored.getitem(slice(None)))
+    hits = np.flatnonzero(full == part[0])
+    if len(hits) != 1 or hits[0] + n > m or not np.array_equal(full[hits[0]:hits[0] + n], part):
+        return None
+    return int(hits[0])
+
+
+async def _layout_match(store, path: str, ds, index: dict[str, Any] | None):
+    """``(offsets, group_attrs, arrays)`` when ``ds`` has the stored layout or is a region of it
+    (``offsets``: where it starts along the dimensions it is smaller in), else None."""
+    names = sorted(str(v) for v in ds.variables)
+    opened = await _open_stored(store, path, names)
+    if opened is None:
+        return None
+    group_attrs, stored = opened
+    if set(stored) != set(names) or any(a is None for a in stored.values()):
+        return None
+    stored_sizes_: dict[str, int] = {}
+    for name in names:
+        var, arr = ds[name], stored[name]
+        if var.dtype.kind not in _SIMPLE_KINDS or arr.dtype != var.dtype:
+            return None
+        dims = tuple(arr.metadata.dimension_names or ())
+        if dims != tuple(str(d) for d in var.dims):
+            return None
+        stored_sizes_.update(zip(dims, arr.shape))
+    offsets: dict[str, int] = {}
+    for dim in ds.dims:
+        n, m = ds.sizes[dim], stored_sizes_[str(dim)]
+        if n == m:
+            continue
+        if n > m or dim not in ds.indexes or str(dim) not in stored:
+            return None
+        # locate the region through the index coordinate: it must be a contiguous run
+        start = await _region_start(stored[str(dim)], np.asarray(ds[dim].values), n, m, (index or {}).get(str(dim)))
+        if start is None:
+            return None
+        offsets[str(dim)] = start
+    return offsets, group_attrs, stored
+
+
+def _all_fill(values: np.ndarray, fill) -> bool:
+    try:
+        fill = np.asarray(fill, dtype=values.dtype)
+    except (TypeError, ValueError):
+        return False
+    if values.dtype.kind in "fc" and np.isnan(fill).any():
+        return bool(np.isnan(values).all())
+    return bool((values == fill).all())
+
+
+async def _put_whole_chunk(store, arr, coords: tuple[int, ...], new: np.ndarray, key: str,
+                           written: dict[str, int] | None) -> int:
+    """Encode a whole chunk with its array's codecs and write it unless the stored chunk has the
+    same bytes (the codecs are deterministic: equal bytes are equal values). Chunks of different
+    encoded lengths differ without reading the stored one. Returns the change in stored bytes."""
+    from zarr.core.array import _get_chunk_spec
+    from zarr.core.buffer import default_buffer_prototype
+    from zarr.core.buffer.cpu import NDBuffer
+
+    proto = default_buffer_prototype()
+    spec = _get_chunk_spec(arr.metadata, arr._chunk_grid, coords, arr.config, proto)
+    data = np.ascontiguousarray(new, dtype=arr.dtype)
+    (encoded,), (size,) = await asyncio.gather(  # encode while the store looks up the stored size
+        arr.codec_pipeline.encode([(NDBuffer.from_numpy_array(data), spec)]), _sizes(store, [key]))
+    if not size and not arr.config.write_empty_chunks and _all_fill(data, arr.metadata.fill_value):
+        return 0  # no chunk stored = the fill value, and Zarr stores none for a chunk that is all fill
+    if size and size == len(encoded):  # same length: compare the bytes themselves
+        stored = await store.get(key, prototype=proto)
+        if stored is not None and stored.to_bytes() == encoded.to_bytes():
+            return 0
+    await store.set(key, encoded)
+    if written is not None:
+        written[key] = len(encoded)
+    return len(encoded) - size
+
+
+async def _put_part(store, arr, target: tuple[slice, ...] | Any, new: np.ndarray, key: str,
+                    written: dict[str, int] | None) -> int:
+    """Write part of a chunk (or a 0-d array) through Zarr when its values change."""
+    old = np.asarray(await arr.getitem(target))
+    if np.array_equal(old, new, equal_nan=new.dtype.kind == "f"):
+        return 0
+    (before,) = await _sizes(store, [key])
+    await arr.setitem(target, new)
+    (after,) = await _sizes(store, [key])
+    if written is not None:
+        written[key] = after
+    return after - before
+
+
+async def _replace_attributes(node, attrs: dict[str, Any]):
+    node.metadata.attributes.clear()
+    return await node.update_attributes(attrs)
+
+
+async def _put_changed(store, path: str, ds, index, written) -> tuple[dict[str, int], int] | None:
+    from zarr.core.group import AsyncGroup
+
+    match = await _layout_match(store, path, ds, index)
+    if match is None:
+        return None
+    offsets, group_attrs, arrays = match
+    if not offsets and group_attrs != dict(ds.attrs):
+        group = await AsyncGroup.open(_store_path(store, path), zarr_format=3)
+        await _replace_attributes(group, dict(ds.attrs))
+    work = []
+    for name, var in ds.variables.items():
+        if offsets and var.dims == (name,) and str(name) in offsets:
+            continue  # the index coordinate that located the region: found equal above
+        arr = arrays[str(name)]
+        attrs = {k: v for k, v in arr.metadata.attributes.items() if k != "_FillValue"}
+        if not offsets and attrs != dict(var.attrs):
+            keep = {"_FillValue": arr.metadata.attributes["_FillValue"]} if "_FillValue" in arr.metadata.attributes else {}
+            arr = arrays[str(name)] = await _replace_attributes(arr, {**dict(var.attrs), **keep})
+        values = np.asarray(var.values)
+        if values.ndim == 0:
+            work.append(_put_part(store, arr, Ellipsis, values, f"{path}/{name}/" + arr.metadata.encode_chunk_key(()),
+                                  written))
+            continue
+        chunks = arr.chunks
+        starts = [offsets.get(str(d), 0) for d in var.dims]
+        stops = [s + n for s, n in zip(starts, values.shape)]
+        # the stored chunks that overlap the new values
+        ranges = [range((s // c) * c, e, c) for s, e, c in zip(starts, stops, chunks)]
+        for corner in itertools.product(*ranges):
+            target = tuple(slice(max(c, s), min(c + k, e, n))
+                           for c, k, s, e, n in zip(corner, chunks, starts, stops, arr.shape))
+            new = values[tuple(slice(t.start - s, t.stop - s) for t, s in zip(target, starts))]
+            coords = tuple(c // k for c, k in zip(corner, chunks))
+            key = f"{path}/{name}/" + arr.metadata.encode_chunk_key(coords)
+            if all(t.start == c and t.stop == c + k for t, c, k in zip(target, corner, chunks)):
+                work.append(_put_whole_chunk(store, arr, coords, new, key, written))
+            else:
+                work.append(_put_part(store, arr, target, new, key, written))
+    return offsets, int(sum(await asyncio.gather(*work)))
+
+
+def _store_path(store, path: str):
+    from zarr.storage import StorePath
+
+    return StorePath(store, path)
+
+
+def put_changed_chunks(store, path: str, ds, index: dict[str, Any] | None = None,
+                       written: dict[str, int] | None = None) -> tuple[dict[str, int], int] | None:
+    """Write into the dataset stored at ``path`` only the chunks of ``ds`` whose values change.
+
+    Returns ``(offsets, delta)`` — where ``ds`` starts along the dimensions it is a region of
+    (empty: the whole dataset) and the change in stored bytes — or None when ``ds`` has neither
+    the stored layout nor is a region of it (the caller replaces the dataset; nothing was
+    written). ``index`` is the stored dataset's :func:`index_ranges` (a hint, checked);
+    ``written`` receives the stored size of every chunk written."""
+    from zarr.core.sync import sync
+
+    return sync(_put_changed(store, path, ds, index, written))
