@@ -63,12 +63,30 @@ def stored_sizes(store, keys: list[str]) -> list[int]:
     return sync(_sizes(store, keys)) if keys else []
 
 
+_METADATA: dict[bytes, Any] = {}  # zarr.json bytes -> parsed array metadata (parsing is slow; never changed)
+
+
+def _array_metadata(raw: bytes):
+    """The Zarr v3 array metadata in ``raw`` (a zarr.json), or None for anything else."""
+    meta = _METADATA.get(raw)
+    if meta is None:
+        doc = json.loads(raw)
+        if doc.get("zarr_format") != 3 or doc.get("node_type") != "array":
+            return None
+        from zarr.core.metadata.v3 import ArrayV3Metadata
+
+        meta = ArrayV3Metadata.from_dict(doc)
+        if len(_METADATA) >= 256:
+            _METADATA.pop(next(iter(_METADATA)))
+        _METADATA[raw] = meta
+    return meta
+
+
 async def _open_stored(store, path: str, names: list[str]):
     """The stored group's attributes and its arrays (``{name: AsyncArray}``), read together;
     None when there is no Zarr v3 group at ``path``."""
     from zarr.core.array import AsyncArray
     from zarr.core.buffer import default_buffer_prototype
-    from zarr.core.metadata.v3 import ArrayV3Metadata
     from zarr.storage import StorePath
 
     proto = default_buffer_prototype()
@@ -87,9 +105,9 @@ async def _open_stored(store, path: str, names: list[str]):
         return None
     arrays: dict[str, Any] = {}
     for name, raw in zip(names, metas):
-        meta = json.loads(raw.to_bytes()) if raw is not None else {}
-        if meta.get("zarr_format") == 3 and meta.get("node_type") == "array":
-            arrays[name] = AsyncArray(ArrayV3Metadata.from_dict(meta), StorePath(store, f"{path}/{name}"))
+        meta = _array_metadata(raw.to_bytes()) if raw is not None else None
+        if meta is not None:
+            arrays[name] = AsyncArray(meta, StorePath(store, f"{path}/{name}"))
     extra = listed - set(names)
     if extra:  # members the new dataset does not have: only groups (not arrays) may be among them
         kinds = await asyncio.gather(*(store.get(f"{path}/{n}/zarr.json", prototype=proto) for n in sorted(extra)))
@@ -220,21 +238,24 @@ async def _put_part(store, arr, target: tuple[slice, ...] | Any, new: np.ndarray
     return after - before
 
 
-async def _replace_attributes(node, attrs: dict[str, Any]):
+async def _replace_attributes(store, path: str, attrs: dict[str, Any], *, array: bool):
+    """Overwrite the attributes of the group or array at ``path`` (opened afresh: the metadata
+    objects of :func:`_open_stored` are shared and never changed)."""
+    from zarr.core.array import AsyncArray
+    from zarr.core.group import AsyncGroup
+
+    node = await (AsyncArray.open if array else AsyncGroup.open)(_store_path(store, path), zarr_format=3)
     node.metadata.attributes.clear()
     return await node.update_attributes(attrs)
 
 
 async def _put_changed(store, path: str, ds, index, written) -> tuple[dict[str, int], int] | None:
-    from zarr.core.group import AsyncGroup
-
     match = await _layout_match(store, path, ds, index)
     if match is None:
         return None
     offsets, group_attrs, arrays = match
     if not offsets and group_attrs != dict(ds.attrs):
-        group = await AsyncGroup.open(_store_path(store, path), zarr_format=3)
-        await _replace_attributes(group, dict(ds.attrs))
+        await _replace_attributes(store, path, dict(ds.attrs), array=False)
     work = []
     for name, var in ds.variables.items():
         if offsets and var.dims == (name,) and str(name) in offsets:
@@ -243,7 +264,8 @@ async def _put_changed(store, path: str, ds, index, written) -> tuple[dict[str, 
         attrs = {k: v for k, v in arr.metadata.attributes.items() if k != "_FillValue"}
         if not offsets and attrs != dict(var.attrs):
             keep = {"_FillValue": arr.metadata.attributes["_FillValue"]} if "_FillValue" in arr.metadata.attributes else {}
-            arr = arrays[str(name)] = await _replace_attributes(arr, {**dict(var.attrs), **keep})
+            arr = arrays[str(name)] = await _replace_attributes(store, f"{path}/{name}", {**dict(var.attrs), **keep},
+                                                               array=True)
         values = np.asarray(var.values)
         if values.ndim == 0:
             work.append(_put_part(store, arr, Ellipsis, values, f"{path}/{name}/" + arr.metadata.encode_chunk_key(()),

@@ -45,6 +45,7 @@ _MISSING = object()
 _EMPTY_GROUP = b'{"zarr_format":3,"node_type":"group","attributes":{}}'
 _DOC_WRAPPER = len('{"zarr_format":3,"node_type":"group","attributes":{"doc":}}')  # bytes around a document
 _DOC_CACHE_SIZE = 4096
+_SESSION_CACHE_SIZE = 16
 _MAX_ATTEMPTS = 50
 
 
@@ -473,6 +474,7 @@ class Enclave:
         self._doc_cache: OrderedDict[str, dict[str, str | None]] = OrderedDict()
         self._doc_cache_entries = 0
         self._doc_cache_lock = threading.Lock()
+        self._sessions: OrderedDict[str, Any] = OrderedDict()  # snapshot id -> read-only session
 
     def _doc_cache_get(self, key: tuple[str, str]) -> Any:
         sid, path = key
@@ -527,15 +529,29 @@ class Enclave:
 
         try:
             if branch is not None:
-                session = self.repo.readonly_session(branch=branch)
+                snapshot_id = self.repo.lookup_branch(branch)
             elif tag is not None:
-                session = self.repo.readonly_session(tag=tag)
-            else:
-                session = self.repo.readonly_session(snapshot_id=snapshot_id)
+                snapshot_id = self.repo.lookup_tag(tag)
+            session = self._session_for(snapshot_id)
         except icechunk.IcechunkError as exc:
             what = branch or tag or snapshot_id
             raise NotFoundError(f"no branch, tag or snapshot {what!r} in enclave {self.name!r}") from exc
         return Snapshot(self, session)
+
+    def _session_for(self, snapshot_id: str):
+        """A read-only session on ``snapshot_id``, shared while it is among the recently used ones
+        (a snapshot never changes, and opening a session reads and decodes its snapshot file)."""
+        with self._doc_cache_lock:
+            session = self._sessions.get(snapshot_id)
+            if session is not None:
+                self._sessions.move_to_end(snapshot_id)
+                return session
+        session = self.repo.readonly_session(snapshot_id=snapshot_id)
+        with self._doc_cache_lock:
+            self._sessions[snapshot_id] = session
+            while len(self._sessions) > _SESSION_CACHE_SIZE:
+                self._sessions.popitem(last=False)
+        return session
 
     def tip(self, branch: str) -> str:
         import icechunk
