@@ -352,13 +352,17 @@ class WriteTxn(Snapshot):
         deletes, self._deletes = self._deletes, []
         store = self._session.store
         known = self._groups
+        # the ancestors of a document this change has seen exist (unless deleted since)
+        seen = [p for p, t in self._read.items() if t is not None]
+        existing = {"/".join(p.split("/")[:i]) for p in seen for i in range(len(p.split("/")))}
+        existing = {g for g in existing if not any(g == d or g.startswith(d + "/") for d in self._deleted)}
 
         async def write() -> None:
             import asyncio
 
             await asyncio.gather(*(store.delete_dir(p) for p in deletes))
             parents = sorted({"/".join(path.split("/")[:i]) for path in pending
-                              for i in range(len(path.split("/")))} - known - set(pending))
+                              for i in range(len(path.split("/")))} - known - set(pending) - existing)
 
             async def ensure(parent: str) -> None:
                 key = f"{parent}/zarr.json" if parent else "zarr.json"
