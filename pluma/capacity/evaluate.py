@@ -27,11 +27,43 @@ calibration — never the holdout), and reports per resource, on the holdout:
   points. For resources never forecast at 0 this is exactly the 80 % ± 7 %
   goal on every row.
 
+**What each side knows.** The evaluation forecasts every held-out phase one
+step ahead, as a capacity planner does for a live program: before phase ``k``
+runs, the program's features and context volumes are known, and so is what it
+actually used in phases ``< k`` (PLUMA meters it:
+:mod:`pluma.capacity.metered`). The model gets that prior usage
+(:func:`pluma.capacity.features.add_prior_usage`, computed for each held-out
+row from the *same* held-out program's earlier rows only — never the row's own
+usage, never a later phase); CAD rows have none, so on CAD the model knows
+exactly what it knew before. The baseline is unchanged and does not use prior
+usage: it is the naive forecast an organisation would make without a model —
+"the mean of the most similar past programs" — and is given the same
+observable features as before. Using the program's own history is the point
+of a per-program forecaster rather than an unfair advantage, but it means the
+ratio of later phases and that of CAD measure different things;
+``by_phase_group`` reports both (``CAD`` and ``later``), so one can see where
+the gain comes from.
+
 On data as noisy as capacity usage the ratio goal is bounded by what no model
 can know: the noise of a phase's usage given its features is shared by the
 model and the baseline. For resources that are zero more often than not the
 median forecast is 0, so MdAPE over the rows with use counts 100 % errors;
 the table notes those cases instead of hiding them.
+
+Measured on the shipped history (400 programs, holdout 25 %, ``pluma capacity
+evaluate --seed 0`` / ``--seed 1``): the median ratio over resources is 0.83
+and 0.84 with prior usage, against 0.81 and 0.86 without it — unchanged within
+the noise of a 100-program holdout, and short of the 0.70 goal. Prior usage
+helps where it exists: the median ratio of the later phases goes from 0.84 to
+0.82 (seed 0) and from 0.84 to 0.79 (seed 1), while CAD (no prior usage; 0.85
+and 0.97) stays where it was and pulls the overall median up. The gain is small
+because in the generator a program's usage differs from what its features
+predict by a program effect (sd 0.3) shared by its phases *plus* a per-phase
+factor (sd 0.3) and noise (sd 0.35) that no earlier phase reveals: one or a few
+earlier phases estimate the program effect only partly, the current phase's
+context volumes already carried part of it, and even knowing it exactly would
+cut the spread of the log error by only about a sixth (sqrt(0.21 / 0.30)), not
+the 30 % the goal asks.
 
 Examples
 --------
@@ -50,7 +82,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InvalidInputError
-from .features import NUMERIC_COLUMNS
+from .features import NUMERIC_COLUMNS, add_prior_usage
 from .history import RESOURCES, _validate_history
 from .model import CapacityModel, split_programs
 
@@ -115,6 +147,8 @@ class EvaluationReport:
     k: int
     model_card: dict[str, Any] = field(repr=False)
     goals: dict[str, float] = field(default_factory=lambda: dict(GOALS))
+    #: ``{"CAD": {...}, "later": {...}}``: rows, per-resource ratio and median ratio of each phase group
+    by_phase_group: dict[str, dict[str, Any]] = field(default_factory=dict)
     model: CapacityModel | None = field(default=None, repr=False, compare=False)  # fitted on the non-holdout
 
     def to_frame(self) -> pd.DataFrame:
@@ -133,6 +167,7 @@ class EvaluationReport:
             "seed": self.seed,
             "k": self.k,
             "goals": dict(self.goals),
+            "by_phase_group": {g: dict(v) for g, v in self.by_phase_group.items()},
             "model_card": dict(self.model_card),
         }
 
@@ -161,6 +196,10 @@ class EvaluationReport:
                 "rows: MdAPE rows / coverage rows / all held-out rows.",
                 f"Goals: ratio <= {g['max_ratio']:.2f}; coverage within {100 * g['coverage_tolerance']:.0f} points "
                 f"of nominal (80 %; 90 % on rows whose p10 is 0, where nothing can fall below it)."]
+        if self.by_phase_group:
+            foot.append("Median ratio by phase group: " + "; ".join(
+                f"{g} {_num(v['ratio_median'])} ({v['n']} rows)" for g, v in self.by_phase_group.items())
+                + " — later phases are forecast with the program's usage in its earlier phases, CAD without.")
         zero = [r for r in self.resources if r["p50_zero_when_used"] == r["p50_zero_when_used"]
                 and r["p50_zero_when_used"] > 0.25]
         for r in zero:
@@ -207,7 +246,8 @@ def evaluate(history: pd.DataFrame, holdout_fraction: float = 0.25, seed: int = 
     rest, holdout = split_programs(history, holdout_fraction, seed)
     params = {"seed": seed, **(model_params or {})}
     model = CapacityModel(**params).fit(rest)
-    pred = model.predict(holdout.reset_index(drop=True))
+    # what a forecaster knows of a held-out program before each phase: its own earlier phases' usage
+    pred = model.predict(add_prior_usage(holdout.reset_index(drop=True)))
     base = baseline_predict(rest, holdout.reset_index(drop=True), k=k)
     rows = []
     for resource in RESOURCES:
@@ -243,6 +283,19 @@ def evaluate(history: pd.DataFrame, holdout_fraction: float = 0.25, seed: int = 
             "coverage_ok": bool(judged.any() and abs(coverage - nominal) <= GOALS["coverage_tolerance"]),
         })
     frame = pd.DataFrame(rows)
+    groups = {}
+    is_cad = (holdout["phase"].astype(str).str.upper() == "CAD").to_numpy()
+    for name, mask in (("CAD", is_cad), ("later", ~is_cad)):
+        ratios = {}
+        for resource in RESOURCES:
+            actual = holdout[resource].to_numpy(dtype=float)[mask]
+            p50 = pred.loc[pred["resource"] == resource, "p50"].to_numpy()[mask]
+            m_err, _ = mdape(p50, actual)
+            b_err, _ = mdape(base[resource].to_numpy()[mask], actual)
+            ratios[resource] = m_err / b_err if b_err and b_err == b_err else float("nan")
+        values = np.array(list(ratios.values()), dtype=float)
+        groups[name] = {"n": int(mask.sum()), "ratio": ratios,
+                        "ratio_median": float(np.nanmedian(values)) if np.isfinite(values).any() else float("nan")}
     summary = {
         "mdape_model_median": float(frame["mdape_model"].median()),
         "mdape_baseline_median": float(frame["mdape_baseline"].median()),
@@ -258,4 +311,4 @@ def evaluate(history: pd.DataFrame, holdout_fraction: float = 0.25, seed: int = 
     return EvaluationReport(resources=rows, summary=summary, n_train_programs=int(rest["program"].nunique()),
                             n_holdout_programs=int(holdout["program"].nunique()), n_holdout_rows=int(len(holdout)),
                             holdout_fraction=float(holdout_fraction), seed=int(seed), k=int(k),
-                            model_card=model.card(), model=model)
+                            model_card=model.card(), by_phase_group=groups, model=model)

@@ -100,7 +100,9 @@ class Forecast:
 def forecast(program: "Program", *, phases=None, sweep_points: float = 0, model=None, prices=None,
              months: float = 1.0) -> Forecast:
     """Forecast ``program``'s resources (p10/p50/p90) and cost for its current phase
-    (or ``phases``), from its domains, classification, priority and context volume.
+    (or ``phases``), from its domains, classification, priority and context volume, and —
+    for the phase right after the ones it has left — from what it used in those phases
+    (its metered rows, :func:`pluma.capacity.metered.program_usage`; unmetered: not used).
 
     Examples
     --------
@@ -111,12 +113,13 @@ def forecast(program: "Program", *, phases=None, sweep_points: float = 0, model=
     from .features import context_stats, features_for_program
     from .model import default_model
 
+    from .metered import history_for, program_usage
+
     info = program.info
     stats = context_stats(program.context, sweep_points=sweep_points)
-    features = features_for_program(info, stats, phases=phases)
+    # what the program itself used in the phases it has left: prior usage for a forecast one phase ahead
+    features = features_for_program(info, stats, phases=phases, past_usage=program_usage(program))
     if model is None:  # learns from the shipped history plus this workspace's own metered usage
-        from .metered import history_for
-
         model = default_model(history_for(program._ws))
     predictions = model.predict(features)
     prices = prices if prices is not None else load_prices()

@@ -35,6 +35,7 @@ Examples
 --------
 >>> rows = workspace_history(ws)              # doctest: +SKIP
 >>> history = history_for(ws)                 # shipped history + these rows  # doctest: +SKIP
+>>> past = program_usage(prog)                # one program's rows: its prior usage  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from .history import FEATURE_COLUMNS_RAW, RESOURCES
 if TYPE_CHECKING:  # pragma: no cover
     from ..workspace import Workspace
 
-__all__ = ["history_for", "workspace_history"]
+__all__ = ["history_for", "program_usage", "workspace_history"]
 
 _COLUMNS = list(FEATURE_COLUMNS_RAW) + list(RESOURCES)
 
@@ -107,6 +108,23 @@ def _phase_rows(program) -> list[dict[str, Any]]:
     return rows
 
 
+def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=_COLUMNS)
+    for col in ("program", "priority", "classification", "domains", "phase"):
+        frame[col] = frame[col].astype(str)
+    return frame
+
+
+def program_usage(program) -> pd.DataFrame:
+    """One program's own metered rows (one per phase it has left), for its own forecasts.
+
+    The rows :func:`workspace_history` gives for that program, also for an ITAR program: they never leave it —
+    :func:`pluma.capacity.forecast.forecast` uses them only as that program's prior usage
+    (:func:`pluma.capacity.features.features_for_program` ``past_usage=``), never as training rows.
+    """
+    return _frame(_phase_rows(program) if program.domains else [])
+
+
 def workspace_history(ws: "Workspace") -> pd.DataFrame:
     """Capacity history rows from the metered usage of the programs ``ws``'s user may read
     (columns of the shipped history; missing resources are NaN). Empty when nothing has
@@ -117,10 +135,7 @@ def workspace_history(ws: "Workspace") -> pd.DataFrame:
             continue
         if program.domains:  # a program without domains has no features the model knows
             rows.extend(_phase_rows(program))
-    frame = pd.DataFrame(rows, columns=_COLUMNS)
-    for col in ("program", "priority", "classification", "domains", "phase"):
-        frame[col] = frame[col].astype(str)
-    return frame
+    return _frame(rows)
 
 
 def history_for(ws: "Workspace", base: pd.DataFrame | None = None) -> pd.DataFrame:

@@ -3,6 +3,22 @@
 :class:`CapacityModel` fits one scikit-learn ``HistGradientBoostingRegressor(loss="quantile")``
 per (resource, quantile) on the encoded features of :mod:`pluma.capacity.features`.
 
+* **Inputs.** What is known about a program before a phase runs: priority,
+  classification, domains, phase, the context's volumes — and, since schema 2
+  (:data:`FEATURE_SET`), its **prior usage**: what the program itself used in
+  its earlier phases (:func:`pluma.capacity.features.add_prior_usage`).
+  :meth:`CapacityModel.fit` computes the prior usage of every history row from
+  the same program's earlier rows, so a model learns one step ahead, as it is
+  used. Rows to predict carry it when known (history rows through
+  ``add_prior_usage``, a live program through ``features_for_program(...,
+  past_usage=)``); rows without it (CAD, an unmetered program, an older caller)
+  have NaN. Training also sees every row that has prior usage a second time
+  with the prior usage removed (NaN), so that in every phase the trees know
+  where a program without metered history belongs — otherwise a tree would
+  send such rows wherever most training rows went. A feature column with no
+  value at all in a model's training rows (no program past CAD) is left out
+  of that model.
+
 * **Target scale.** Usage is heavy-tailed, so every model learns ``log1p(usage)``;
   predictions are mapped back with ``expm1`` (quantiles commute with a monotone
   transform, so a quantile of the log is the log of the quantile). Exact zeros
@@ -33,7 +49,12 @@ per (resource, quantile) on the encoded features of :mod:`pluma.capacity.feature
   chosen on an inner split of the training programs of the default history
   (never its evaluation holdout): deeper / shallower trees and a slower rate
   with more iterations gave the same accuracy within noise; this setting is
-  the fastest of them.
+  the fastest of them. The prior-usage design was checked the same way (inner
+  split of the training programs): prior usage on its raw log1p scale did as
+  well as centring it on each phase's typical level (kept: simpler), and the
+  copies without prior usage cost nothing measurable on programs with metered
+  history while keeping the forecasts of unmetered ones as accurate and as
+  well covered as those of a model without prior usage.
 * **Dependence.** :meth:`CapacityModel.dependence` measures how the residuals
   of different resources, and of different phases of one program, move
   together; :func:`pluma.capacity.cost.cost_interval` uses it to simulate a
@@ -41,7 +62,8 @@ per (resource, quantile) on the encoded features of :mod:`pluma.capacity.feature
 * **Versioning.** :attr:`CapacityModel.version` is a 12-hex-digit hash of the
   training data's bytes (the history's columns the model uses, as CSV), the
   hyperparameters, the scikit-learn version and the version of this training
-  procedure; :meth:`CapacityModel.card` says what the model was trained on.
+  procedure (``schema``, which names the feature set); :meth:`CapacityModel.card`
+  says what the model was trained on and with which features.
 
 Examples
 --------
@@ -69,17 +91,19 @@ import pandas as pd
 
 from .._time import now
 from ..errors import InvalidInputError, MissingDependencyError, NotFoundError, StateError
-from .features import CATEGORICAL, ENCODED_COLUMNS, RAW_COLUMNS, encode
+from .features import CATEGORICAL, ENCODED_COLUMNS, PRIOR_COLUMNS, RAW_COLUMNS, add_prior_usage, encode
 from .history import RESOURCES, _validate_history
 
-__all__ = ["QUANTILES", "CapacityModel", "default_model", "split_programs"]
+__all__ = ["FEATURE_SET", "QUANTILES", "CapacityModel", "default_model", "split_programs"]
 
 log = logging.getLogger(__name__)
 
 #: The quantiles every resource is forecast at.
 QUANTILES: tuple[float, ...] = (0.1, 0.5, 0.9)
 _COLUMNS = {0.1: "p10", 0.5: "p50", 0.9: "p90"}
-_SCHEMA = 1  # bump when the encoding or the training procedure changes meaning
+_SCHEMA = 2  # bump when the encoding or the training procedure changes meaning (2: prior-usage features)
+#: Name of the feature set, recorded in the model card.
+FEATURE_SET = "program-context+prior-usage/2"
 _ZERO_SPREAD = 1e-3  # zeros are spread over (-_ZERO_SPREAD, 0] in log1p space before fitting
 _ZERO_SNAP = 2e-3  # forecasts below this in log1p space (0.002 of the unit) are reported as 0
 
@@ -150,16 +174,19 @@ class CapacityModel:
             raise MissingDependencyError("capacity forecasts need scikit-learn: pip install 'pluma[capacity]'") \
                 from exc
         _validate_history(history)
-        history = history.reset_index(drop=True)
+        history = add_prior_usage(history.reset_index(drop=True))  # from each program's own earlier rows
         p = self.params
         if p["conformal"]:
             train, calib = split_programs(history, p["calibration_fraction"], p["seed"])
         else:
             train, calib = history, history.iloc[:0]
-        x_all, x_train = encode(history).to_numpy(), encode(train).to_numpy()
+        x_all = encode(history).to_numpy()
         rng = np.random.default_rng(p["seed"])
         y_all = {r: _target(history[r], rng) for r in RESOURCES}
-        y_train = {r: y_all[r][train.index.to_numpy()] for r in RESOURCES}
+        train_idx = train.index.to_numpy()
+        x_train, y_train = x_all[train_idx], {r: y_all[r][train_idx] for r in RESOURCES}
+        x_all, y_all = _with_unknown_priors(x_all, y_all)
+        x_train, y_train = _with_unknown_priors(x_train, y_train)
         cat_mask = [c in CATEGORICAL for c in ENCODED_COLUMNS]
         self._models = {}
         for resource in RESOURCES:
@@ -169,13 +196,14 @@ class CapacityModel:
                     max_leaf_nodes=p["max_leaf_nodes"], min_samples_leaf=p["min_samples_leaf"],
                     l2_regularization=p["l2_regularization"], categorical_features=cat_mask,
                     early_stopping=False, random_state=p["seed"])
-                # a resource not metered in a row (NaN: a workspace's own history) is learnt from the others
-                if q == 0.5:  # the median is not calibrated: it learns from every row
-                    known = np.isfinite(y_all[resource])
-                    self._models[(resource, q)] = reg.fit(x_all[known], y_all[resource][known])
-                else:
-                    known = np.isfinite(y_train[resource])
-                    self._models[(resource, q)] = reg.fit(x_train[known], y_train[resource][known])
+                # a resource not metered in a row (NaN: a workspace's own history) is learnt from the others;
+                # the median is not calibrated: it learns from every row
+                x, y = (x_all, y_all[resource]) if q == 0.5 else (x_train, y_train[resource])
+                known = np.isfinite(y)
+                # a column with no value at all (no program got past CAD) carries nothing, and sklearn refuses it
+                cols = np.flatnonzero(~np.isnan(x[known]).all(axis=0)) if known.any() else np.arange(x.shape[1])
+                reg.set_params(categorical_features=[cat_mask[c] for c in cols])
+                self._models[(resource, q)] = (cols, reg.fit(x[known][:, cols], y[known]))
         self._adjust = {r: (0.0, 0.0) for r in RESOURCES}
         dep_rows = calib if p["conformal"] else history
         raw = self._raw_log_predictions(encode(dep_rows).to_numpy())
@@ -199,6 +227,9 @@ class CapacityModel:
             "created": now(),
             "sklearn_version": sklearn.__version__,
             "hyperparameters": dict(p),
+            "schema": _SCHEMA,
+            "feature_set": FEATURE_SET,
+            "features": list(ENCODED_COLUMNS),
             "resources": list(RESOURCES),
             "quantiles": list(QUANTILES),
             "conformal_adjustment_log1p": {r: {"p10": -a[0], "p90": a[1]} for r, a in self._adjust.items()},
@@ -214,7 +245,8 @@ class CapacityModel:
         return self._card
 
     def _raw_log_predictions(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        return {r: np.column_stack([self._models[(r, q)].predict(x) for q in QUANTILES]) for r in RESOURCES}
+        return {r: np.column_stack([self._models[(r, q)][1].predict(x[:, self._models[(r, q)][0]])
+                                    for q in QUANTILES]) for r in RESOURCES}
 
     def predict(self, features: pd.DataFrame) -> pd.DataFrame:
         """p10 / p50 / p90 of every resource for each feature row.
@@ -223,7 +255,9 @@ class CapacityModel:
         ----------
         features
             Rows with the columns of :data:`pluma.capacity.features.RAW_COLUMNS` (history rows, or
-            :func:`pluma.capacity.features.features_for_program`).
+            :func:`pluma.capacity.features.features_for_program`), and optionally
+            :data:`pluma.capacity.features.PRIOR_COLUMNS` (missing: unknown). History rows do not get their
+            prior usage here: pass them through :func:`pluma.capacity.features.add_prior_usage` first.
 
         Returns
         -------
@@ -233,8 +267,7 @@ class CapacityModel:
             :data:`pluma.capacity.history.RESOURCES`), ordered and >= 0.
         """
         self._require()
-        x = encode(features)
-        raw = self._raw_log_predictions(x.to_numpy())
+        raw = self._raw_log_predictions(encode(features).to_numpy())
         n = len(features)
         parts = []
         for resource in RESOURCES:
@@ -282,6 +315,22 @@ class CapacityModel:
             return "CapacityModel(unfitted)"
         c = self._card
         return f"CapacityModel(version={c['version']!r}, n_rows={c['n_rows']}, n_programs={c['n_programs']})"
+
+
+_PRIOR_POS = [ENCODED_COLUMNS.index(c) for c in PRIOR_COLUMNS]
+
+
+def _with_unknown_priors(x: np.ndarray, y: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The rows plus a copy of every row with prior usage in which the prior usage is unknown (NaN).
+
+    In a history only CAD rows lack prior usage; a live program whose earlier phases were not metered lacks it in
+    any phase. The copies teach every phase's trees where such rows belong (without them a tree routes them
+    wherever most training rows went), so such a program gets the forecast of a model without prior usage.
+    """
+    has = ~np.isnan(x[:, _PRIOR_POS]).all(axis=1)
+    copy = x[has].copy()
+    copy[:, _PRIOR_POS] = np.nan
+    return np.vstack([x, copy]), {r: np.concatenate([v, v[has]]) for r, v in y.items()}
 
 
 def _target(values: pd.Series, rng: np.random.Generator) -> np.ndarray:

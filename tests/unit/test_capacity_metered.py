@@ -58,3 +58,29 @@ def test_the_model_learns_from_shipped_and_metered_rows_together(metered):
 
 def test_readers_see_only_their_programs_usage(metered):
     assert workspace_history(pluma.open(metered, user="stranger")).empty
+
+
+def test_a_program_is_forecast_with_its_own_metered_earlier_phases(metered):
+    from pluma.capacity import forecast
+    from pluma.capacity.features import context_stats, features_for_program
+    from pluma.capacity.metered import program_usage
+
+    prog = pluma.open(metered, user="ana").program("M1")  # now in CAE; CAD was metered and frozen
+    past = program_usage(prog)
+    assert list(past["phase"]) == ["CAD"] and past.iloc[0]["core_hours"] == pytest.approx(3.0)
+    rows = features_for_program(prog.info, {}, past_usage=past)
+    assert rows.loc[0, "phase"] == "CAE"
+    assert rows.loc[0, "prior_core_hours"] == pytest.approx(np.log1p(3.0))
+    assert rows.loc[0, "prior_qubits"] == pytest.approx(np.log1p(8.0))
+    assert np.isnan(rows.loc[0, "prior_gpu_hours"])   # not metered: unknown, not 0
+    model = CapacityModel(max_iter=20).fit(generate_history(n_programs=60, seed=2))
+    fc = forecast(prog, model=model)
+    assert fc.phases == ["CAE"] and set(fc.table["resource"]) == set(RESOURCES)
+    # forecast() used what M1 really used in CAD: its table is the prediction with that prior usage ...
+    stats = context_stats(prog.context)
+    with_past = model.predict(features_for_program(prog.info, stats, past_usage=past))
+    np.testing.assert_allclose(fc.table["p50"].to_numpy(), with_past["p50"].to_numpy())
+    # ... which is not the prediction of a program without metered history
+    blind = model.predict(features_for_program(prog.info, stats))
+    assert not np.allclose(fc.table["p50"].to_numpy(), blind["p50"].to_numpy())
+    assert program_usage(pluma.open(metered, user="admin").program("M2")).empty

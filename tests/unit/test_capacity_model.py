@@ -13,9 +13,15 @@ import sklearn  # noqa: E402,F401  (CI installs every optional part: a missing o
 
 from pluma.capacity.cost import cost_interval, load_prices, validate_prices  # noqa: E402
 from pluma.capacity.evaluate import baseline_predict, evaluate, mdape  # noqa: E402
-from pluma.capacity.features import ENCODED_COLUMNS, encode, features_for_program  # noqa: E402
+from pluma.capacity.features import (  # noqa: E402
+    ENCODED_COLUMNS,
+    PRIOR_COLUMNS,
+    add_prior_usage,
+    encode,
+    features_for_program,
+)
 from pluma.capacity.history import RESOURCES, generate_history, load_history  # noqa: E402
-from pluma.capacity.model import CapacityModel, split_programs  # noqa: E402
+from pluma.capacity.model import FEATURE_SET, CapacityModel, split_programs  # noqa: E402
 from pluma.errors import InvalidInputError, NotFoundError, StateError  # noqa: E402
 
 FAST = {"max_iter": 30}
@@ -126,6 +132,52 @@ def test_features_for_program():
         encode(row.assign(phase="XYZ"))
 
 
+def test_prior_usage_comes_from_earlier_phases_only(small):
+    prog = small.groupby("program").filter(lambda g: len(g) >= 4)["program"].iloc[0]
+    rows = small[small["program"] == prog].reset_index(drop=True)
+    with_prior = add_prior_usage(small).set_index(["program", "phase"])
+    mine = with_prior.loc[prog]
+    assert mine.loc["CAD", list(PRIOR_COLUMNS)].isna().all()          # nothing is known before CAD
+    cad, cae, cai = (np.log1p(rows.loc[rows["phase"] == p, "core_hours"].iloc[0]) for p in ("CAD", "CAE", "CAI"))
+    assert mine.loc["CAE", "prior_core_hours"] == pytest.approx(cad)
+    assert mine.loc["CAI", "prior_core_hours"] == pytest.approx(cae)
+    assert mine.loc["CAI", "prior_mean_core_hours"] == pytest.approx((cad + cae) / 2)
+    # a row's own usage and later phases never enter it, whatever the order of the rows
+    changed = small.copy()
+    later = (changed["program"] == prog) & changed["phase"].isin(["CAI", "CAO", "CAM", "CAP", "CAV", "CMP", "CAS"])
+    changed.loc[later, list(RESOURCES)] *= 50.0
+    changed.loc[(changed["program"] == prog) & (changed["phase"] == "CAE"), "cores"] += 99
+    shuffled = add_prior_usage(changed.sample(frac=1.0, random_state=1)).set_index(["program", "phase"])
+    for phase in ("CAD", "CAE"):  # (CAI's prior usage includes CAE's, which changed)
+        pd.testing.assert_series_equal(shuffled.loc[(prog, phase), list(PRIOR_COLUMNS)],
+                                       with_prior.loc[(prog, phase), list(PRIOR_COLUMNS)], check_names=False)
+    # one step ahead only: a program whose previous phase is missing has no prior usage; unmetered stays NaN
+    gap = add_prior_usage(rows[rows["phase"] != "CAE"].assign(gpu_hours=np.nan)).set_index("phase")
+    assert gap.loc["CAI", list(PRIOR_COLUMNS)].isna().all()
+    assert np.isnan(add_prior_usage(rows.assign(gpu_hours=np.nan)).loc[1, "prior_gpu_hours"])
+
+
+def test_live_program_prior_usage_and_older_callers():
+    info = {"priority": "standard", "classification": "EAR", "domains": ["AAA"], "phase": "CAE"}
+    past = pd.DataFrame([{"phase": "CAD", "core_hours": 99.0, "cores": 4.0, "gpu_hours": np.nan}])
+    rows = features_for_program(info, {"dataset_gb": 3}, phases=["CAD", "CAE", "CAO"], past_usage=past)
+    assert rows.loc[1, "prior_core_hours"] == pytest.approx(np.log1p(99.0))
+    assert rows.loc[1, "prior_mean_cores"] == pytest.approx(np.log1p(4.0))
+    assert np.isnan(rows.loc[1, "prior_gpu_hours"]) and np.isnan(rows.loc[1, "prior_qubits"])  # not metered
+    assert rows.loc[0, list(PRIOR_COLUMNS)].isna().all()   # CAD: nothing before it
+    assert rows.loc[2, list(PRIOR_COLUMNS)].isna().all()   # CAO is two steps ahead: not one-step information
+    assert features_for_program(info, {})[list(PRIOR_COLUMNS)].isna().all().all()
+    # a frame without the columns (an older caller) encodes them as unknown, in the fixed column order
+    enc = encode(rows[[c for c in rows.columns if c not in PRIOR_COLUMNS]])
+    assert list(enc.columns) == list(ENCODED_COLUMNS) and enc[list(PRIOR_COLUMNS)].isna().all().all()
+    with pytest.raises(InvalidInputError):
+        encode(rows.assign(prior_cores=-1.0))
+    with pytest.raises(InvalidInputError):
+        features_for_program(info, {}, past_usage=past.assign(cores=-3.0))
+    with pytest.raises(InvalidInputError):
+        features_for_program(info, {}, past_usage=past.drop(columns=["phase"]))
+
+
 # -- model -------------------------------------------------------------------
 
 def test_model_predicts_ordered_quantiles(small, small_model):
@@ -135,6 +187,25 @@ def test_model_predicts_ordered_quantiles(small, small_model):
     assert pred["resource"].tolist()[: len(RESOURCES)] == list(RESOURCES)
     assert ((pred["p10"] <= pred["p50"]) & (pred["p50"] <= pred["p90"])).all()
     assert (pred["p10"] >= 0).all()
+
+
+def test_a_program_that_used_more_before_is_forecast_to_use_more(report):
+    info = {"priority": "standard", "classification": "EAR", "domains": ["AAA", "EEE", "DDD"]}
+    stats = {"dataset_gb": 40, "artifact_mb": 80, "sweep_points": 150}
+    heavy, light, unknown = (features_for_program(info, stats, phases=["CAE"], past_usage=pd.DataFrame(
+        [{"phase": "CAD", **{r: v for r in RESOURCES}}])) for v in (5000.0, 5.0, np.nan))
+    pred = report.model.predict(pd.concat([heavy, light, unknown], ignore_index=True))
+    ch = pred[pred["resource"] == "core_hours"].set_index("row")
+    assert ch.loc[0, "p50"] > 1.2 * ch.loc[1, "p50"]  # shrunk: one phase says little about a program
+    assert ch.loc[1, "p50"] < ch.loc[2, "p50"] < ch.loc[0, "p50"]  # unknown history: in between
+    assert ((pred["p10"] <= pred["p50"]) & (pred["p50"] <= pred["p90"])).all()
+
+
+def test_model_fits_a_history_with_no_prior_usage_at_all():
+    only_cad = generate_history(n_programs=40, seed=6).query("phase == 'CAD'")
+    model = CapacityModel(max_iter=10).fit(only_cad)
+    pred = model.predict(add_prior_usage(only_cad.head(5)))
+    assert len(pred) == 5 * len(RESOURCES) and (pred["p10"] <= pred["p90"]).all()
 
 
 def test_crossing_quantiles_are_fixed(small, small_model):
@@ -167,6 +238,7 @@ def test_model_version_follows_data_and_hyperparameters(small, small_model):
     assert CapacityModel(max_iter=6).fit(tiny).version != tiny_model.version
     card = small_model.card()
     assert card["n_rows"] == len(small) and card["seed"] == 0 and card["version"] == small_model.version
+    assert card["feature_set"] == FEATURE_SET and card["schema"] >= 2 and card["features"] == list(ENCODED_COLUMNS)
     assert len(card["data_hash"]) == 64 and card["created"]
     json.dumps(card)
     dep = small_model.dependence()
@@ -193,7 +265,10 @@ def test_model_beats_baseline_on_holdout_with_calibrated_coverage(report):
     assert frame.loc[dense, "coverage"].between(0.6, 0.95).all()
     assert 0.7 < frame.loc[dense, "coverage"].mean() < 0.9
     assert report.n_holdout_programs == 100
+    groups = report.to_dict()["by_phase_group"]
+    assert groups["CAD"]["n"] + groups["later"]["n"] == report.n_holdout_rows and groups["CAD"]["n"] == 100
     text = str(report)
+    assert "by phase group" in text
     for r in RESOURCES:
         assert r in text
     json.dumps(report.to_dict())
