@@ -13,7 +13,11 @@ Per size it prints clone time, copy time, clone/copy, bytes each adds to the
 disk (``os.walk`` before/after) and the Context Reuse Ratio (CRR) the clone
 reports; then the flatness ratio clone(largest)/clone(smallest) and whether the
 goals hold. Each timing is the median of ``--repeat`` runs. Machines here are
-noisy: compare ratios, not absolute times.
+noisy (speeds drift by 2x over minutes): every size is built first, then the
+timed runs are interleaved — each round copies and clones every size in turn —
+so the ratios compare runs made under the same conditions. The clones of
+earlier rounds stay in the enclave, so later copies include their chunks (one
+chunk per clone: +0.1 % per round at 1 GB). Compare ratios, not absolute times.
 
     .venv/bin/python benchmarks/clone_vs_copy.py [--sizes 20MB,1GB] [--chunk-mb 1] [--repeat 3] [--cold] [--index-chunked]
 
@@ -109,77 +113,89 @@ def region_override(rows: int, chunk_rows: int, chunk: int, seed: int):
     return xr.Dataset({"v": (("x", "y"), rng.random((stop - start, COLS)))}, coords={"x": np.arange(start, stop)})
 
 
-def bench_size(label: str, nbytes: int, args, base: Path) -> dict:
-    chunk_rows = max(1, int(args.chunk_mb * 2**20) // (COLS * 8))
-    folder = Path(tempfile.mkdtemp(prefix=f"clone-{label}-", dir=base))
-    try:
+class Subject:
+    """One size: its workspace, frozen context and the measurements taken on it."""
+
+    def __init__(self, label: str, nbytes: int, args, base: Path) -> None:
+        self.label, self.args = label, args
+        self.chunk_rows = max(1, int(args.chunk_mb * 2**20) // (COLS * 8))
+        self.folder = Path(tempfile.mkdtemp(prefix=f"clone-{label}-", dir=base))
         t = time.perf_counter()
-        ws, fc, rows = build(folder, nbytes, chunk_rows, seed=1, index_chunked=args.index_chunked)
-        build_s = time.perf_counter() - t
-        enclave = folder / "ws" / "enclaves" / "default"
-        stored = disk_usage(enclave)
-        nchunks = -(-rows // chunk_rows)
-        snap = fc.program._enclave.snapshot(tag=fc.tag)
+        self.ws, self.fc, self.rows = build(self.folder, nbytes, self.chunk_rows, seed=1,
+                                            index_chunked=args.index_chunked)
+        self.build_s = time.perf_counter() - t
+        self.enclave = self.folder / "ws" / "enclaves" / "default"
+        self.nchunks = -(-self.rows // self.chunk_rows)
+        snap = self.fc.program._enclave.snapshot(tag=self.fc.tag)
         x_chunks = len([k for k in snap.sizes("data/big/x") if "/c/" in k])
-        chunk_sizes = [v for k, v in snap.sizes("data/big/v").items() if "/c/" in k]
-        print(f"[{label}] built in {build_s:.1f} s: {rows}x{COLS} float64 = {human(rows * COLS * 8)} in memory, "
-              f"{nchunks} chunks of {chunk_rows}x{COLS} ({human(chunk_rows * COLS * 8)}), "
-              f"index coordinate x in {x_chunks} chunk(s), stored {human(sum(stored.values()))} (enclave folder)", flush=True)
+        self.chunk_sizes = [v for k, v in snap.sizes("data/big/v").items() if "/c/" in k]
+        stored = disk_usage(self.enclave)
+        print(f"[{label}] built in {self.build_s:.1f} s: {self.rows}x{COLS} float64 = {human(self.rows * COLS * 8)} in "
+              f"memory, {self.nchunks} chunks of {self.chunk_rows}x{COLS} ({human(self.chunk_rows * COLS * 8)}), "
+              f"index coordinate x in {x_chunks} chunk(s), stored {human(sum(stored.values()))} (enclave folder)",
+              flush=True)
+        self.copy_times: list[float] = []
+        self.copy_bytes: list[int] = []
+        self.clone_times: list[float] = []
+        self.added: list[int] = []
+        self.added_chunks: list[int] = []
+        self.crrs: list[float] = []
+        self.profile = ""
 
-        # (b) the obvious alternative first, on the pristine enclave
-        copy_times, copy_bytes = [], []
-        for r in range(args.repeat):
-            target = folder / f"copy{r}"
-            if args.cold:
-                drop_caches()
-            t = time.perf_counter()
-            shutil.copytree(enclave, target)
-            copy_times.append(time.perf_counter() - t)
-            copy_bytes.append(sum(disk_usage(target).values()))
-            shutil.rmtree(target)
+    def copy(self, r: int) -> None:
+        """(b) the obvious alternative: a byte copy of everything stored (the enclave folder)."""
+        target = self.folder / f"copy{r}"
+        if self.args.cold:
+            drop_caches()
+        t = time.perf_counter()
+        shutil.copytree(self.enclave, target)
+        self.copy_times.append(time.perf_counter() - t)
+        self.copy_bytes.append(sum(disk_usage(target).values()))
+        shutil.rmtree(target)
 
-        # (a) ours
-        clone_times, added, added_chunks, crrs = [], [], [], []
-        for r in range(args.repeat):
-            region = region_override(rows, chunk_rows, chunk=r % nchunks, seed=100 + r)
-            before = disk_usage(enclave)
-            if args.cold:
-                drop_caches()
-            t = time.perf_counter()
-            child = fc.clone(f"NEW{r}", overrides={"span": 38.0 + r}, dataset_overrides={"big": region})
-            clone_times.append(time.perf_counter() - t)
-            after = disk_usage(enclave)
-            added.append(sum(after.values()) - sum(before.values()))
-            added_chunks.append(after.get("chunks", 0) - before.get("chunks", 0))
-            crrs.append(child.origin["reuse"]["ratio"])
-            if r == 0:  # sanity: the override landed where it should, the rest is shared
-                info = child.context.dataset_info("big")
-                assert info["write"] == ("region" if nchunks > 1 else "chunks"), info
-                assert child.context.params["span"] == 38.0
+    def clone(self, r: int) -> None:
+        """(a) ours: one parameter override and a region override covering exactly one chunk."""
+        region = region_override(self.rows, self.chunk_rows, chunk=r % self.nchunks, seed=100 + r)
+        before = disk_usage(self.enclave)
+        if self.args.cold:
+            drop_caches()
+        t = time.perf_counter()
+        child = self.fc.clone(f"NEW{r}", overrides={"span": 38.0 + r}, dataset_overrides={"big": region})
+        self.clone_times.append(time.perf_counter() - t)
+        after = disk_usage(self.enclave)
+        self.added.append(sum(after.values()) - sum(before.values()))
+        self.added_chunks.append(after.get("chunks", 0) - before.get("chunks", 0))
+        self.crrs.append(child.origin["reuse"]["ratio"])
+        if r == 0:  # sanity: the override landed where it should, the rest is shared
+            info = child.context.dataset_info("big")
+            assert info["write"] == ("region" if self.nchunks > 1 else "chunks"), info
+            assert child.context.params["span"] == 38.0
 
-        profile_text = ""
-        if args.profile:
-            region = region_override(rows, chunk_rows, chunk=0, seed=999)
-            prof = cProfile.Profile()
-            prof.enable()
-            fc.clone("PROFILED", overrides={"span": 39.0}, dataset_overrides={"big": region})
-            prof.disable()
-            buf = io.StringIO()
-            pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats(25)
-            profile_text = buf.getvalue()
+    def profile_one(self) -> None:
+        region = region_override(self.rows, self.chunk_rows, chunk=0, seed=999)
+        prof = cProfile.Profile()
+        prof.enable()
+        self.fc.clone("PROFILED", overrides={"span": 39.0}, dataset_overrides={"big": region})
+        prof.disable()
+        buf = io.StringIO()
+        pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats(25)
+        self.profile = buf.getvalue()
+
+    def result(self) -> dict:
         return {
-            "label": label, "nbytes": rows * COLS * 8, "nchunks": nchunks, "build": build_s,
-            "clone": statistics.median(clone_times), "clone_all": clone_times,
-            "copy": statistics.median(copy_times), "copy_all": copy_times,
-            "clone_bytes": statistics.median(added), "clone_chunk_bytes": statistics.median(added_chunks),
-            "copy_bytes": statistics.median(copy_bytes), "crr": statistics.median(crrs),
-            "chunk_stored": max(chunk_sizes), "chunk_raw": chunk_rows * COLS * 8, "profile": profile_text,
+            "label": self.label, "nbytes": self.rows * COLS * 8, "nchunks": self.nchunks, "build": self.build_s,
+            "clone": statistics.median(self.clone_times), "clone_all": self.clone_times,
+            "copy": statistics.median(self.copy_times), "copy_all": self.copy_times,
+            "clone_bytes": statistics.median(self.added), "clone_chunk_bytes": statistics.median(self.added_chunks),
+            "copy_bytes": statistics.median(self.copy_bytes), "crr": statistics.median(self.crrs),
+            "chunk_stored": max(self.chunk_sizes), "chunk_raw": self.chunk_rows * COLS * 8, "profile": self.profile,
         }
-    finally:
-        if args.keep:
-            print(f"[{label}] kept {folder}")
+
+    def close(self) -> None:
+        if self.args.keep:
+            print(f"[{self.label}] kept {self.folder}")
         else:
-            shutil.rmtree(folder, ignore_errors=True)
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def main() -> None:
@@ -210,7 +226,25 @@ def main() -> None:
     print(f"clone vs byte copy — sizes {args.sizes}, chunks {args.chunk_mb:g} MiB, median of {args.repeat}, {cache}")
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, tmp {base}\n", flush=True)
 
-    results = [bench_size(label, n, args, base) for label, n in sizes]
+    # Every size is built first; then the runs are interleaved (each round: every size's copy and
+    # clone, one after the other) so that all of them see the same machine: speeds here drift by 2x
+    # over minutes, which would otherwise land on whichever size happened to run in a slow stretch.
+    subjects: list[Subject] = []
+    try:
+        for label, n in sizes:
+            subjects.append(Subject(label, n, args, base))
+        print(f"\ntimed runs, interleaved across sizes: {args.repeat} rounds", flush=True)
+        for r in range(args.repeat):
+            for subject in subjects:
+                subject.copy(r)
+                subject.clone(r)
+        if args.profile:
+            for subject in subjects:
+                subject.profile_one()
+        results = [subject.result() for subject in subjects]
+    finally:
+        for subject in subjects:
+            subject.close()
 
     print()
     head = (f"{'size':>8} {'chunks':>6} | {'clone':>9} {'copy':>9} {'clone/copy':>10} | "
