@@ -17,7 +17,8 @@ noisy (speeds drift by 2x over minutes): every size is built first, then the
 timed runs are interleaved — each round copies and clones every size in turn —
 so the ratios compare runs made under the same conditions. The clones of
 earlier rounds stay in the enclave, so later copies include their chunks (one
-chunk per clone: +0.1 % per round at 1 GB). Compare ratios, not absolute times.
+chunk per clone: +0.1 % per round at 1 GB). Dirty pages are synced before every timed run, so
+no run pays for the previous one's write-back. Compare ratios, not absolute times.
 
     .venv/bin/python benchmarks/clone_vs_copy.py [--sizes 20MB,1GB] [--chunk-mb 1] [--repeat 3] [--cold] [--index-chunked]
 
@@ -145,6 +146,7 @@ class Subject:
     def copy(self, r: int) -> None:
         """(b) the obvious alternative: a byte copy of everything stored (the enclave folder)."""
         target = self.folder / f"copy{r}"
+        os.sync()  # nobody's write-back lands in this timed run
         if self.args.cold:
             drop_caches()
         t = time.perf_counter()
@@ -157,6 +159,7 @@ class Subject:
         """(a) ours: one parameter override and a region override covering exactly one chunk."""
         region = region_override(self.rows, self.chunk_rows, chunk=r % self.nchunks, seed=100 + r)
         before = disk_usage(self.enclave)
+        os.sync()
         if self.args.cold:
             drop_caches()
         t = time.perf_counter()
