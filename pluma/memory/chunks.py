@@ -136,17 +136,26 @@ async def _read_run(arr, start: int, stop: int) -> np.ndarray:
     return values[start - first * size: stop - first * size]
 
 
-async def _region_start(stored, part: np.ndarray, n: int, m: int, hint: dict[str, int] | None) -> int | None:
-    """Where the ``n`` values ``part`` of an index coordinate lie in the stored one (``m``
-    values), or None. With a hint (an evenly spaced stored coordinate, see :func:`index_ranges`)
-    only the stored values the hint points at are read, and must equal ``part``; otherwise,
-    or when they do not, the whole stored coordinate is searched."""
-    if isinstance(hint, dict) and hint.get("size") == m and hint.get("step"):
-        if part.dtype.kind in "iu":
-            off, rest = divmod(int(part[0]) - int(hint["start"]), int(hint["step"]))
-            if rest == 0 and 0 <= off and off + n <= m:
-                if np.array_equal(await _read_run(stored, off, off + n), part):
-                    return off
+def _hinted_start(part: np.ndarray, n: int, m: int, hint: dict[str, int] | None) -> int | None:
+    """Where ``part`` (``n`` values of an index coordinate) should start in the stored one (``m``
+    values) if the hint (an evenly spaced stored coordinate, see :func:`index_ranges`) is right;
+    None when the hint does not apply. Not checked: see :func:`_check_starts`."""
+    if isinstance(hint, dict) and hint.get("size") == m and hint.get("step") and part.dtype.kind in "iu":
+        off, rest = divmod(int(part[0]) - int(hint["start"]), int(hint["step"]))
+        if rest == 0 and 0 <= off and off + n <= m:
+            return off
+    return None
+
+
+async def _check_starts(guesses: list[tuple[Any, int, np.ndarray]]) -> bool:
+    """True when each stored index coordinate holds ``part`` at the guessed start (only the
+    stored values there are read)."""
+    runs = await asyncio.gather(*(_read_run(arr, off, off + len(part)) for arr, off, part in guesses))
+    return all(np.array_equal(run, part) for run, (_, _, part) in zip(runs, guesses))
+
+
+async def _search_start(stored, part: np.ndarray, n: int, m: int) -> int | None:
+    """Where ``part`` lies in the whole stored index coordinate (read whole), or None."""
     full = np.asarray(await stored.getitem(slice(None)))
     hits = np.flatnonzero(full == part[0])
     if len(hits) != 1 or hits[0] + n > m or not np.array_equal(full[hits[0]:hits[0] + n], part):
@@ -155,8 +164,12 @@ async def _region_start(stored, part: np.ndarray, n: int, m: int, hint: dict[str
 
 
 async def _layout_match(store, path: str, ds, index: dict[str, Any] | None):
-    """``(offsets, group_attrs, arrays)`` when ``ds`` has the stored layout or is a region of it
-    (``offsets``: where it starts along the dimensions it is smaller in), else None."""
+    """``(offsets, group_attrs, arrays, guesses)`` when ``ds`` has the stored layout or is a region
+    of it (``offsets``: where it starts along the dimensions it is smaller in), else None.
+
+    ``guesses`` lists the region starts taken from the recorded index (``(stored index array,
+    start, values)``) that are **not checked yet**: the caller checks them with
+    :func:`_check_starts` before writing anything (and may prepare the chunks meanwhile)."""
     names = sorted(str(v) for v in ds.variables)
     opened = await _open_stored(store, path, names)
     if opened is None:
@@ -174,6 +187,7 @@ async def _layout_match(store, path: str, ds, index: dict[str, Any] | None):
             return None
         stored_sizes_.update(zip(dims, arr.shape))
     offsets: dict[str, int] = {}
+    guesses: list[tuple[Any, int, np.ndarray]] = []
     for dim in ds.dims:
         n, m = ds.sizes[dim], stored_sizes_[str(dim)]
         if n == m:
@@ -181,11 +195,16 @@ async def _layout_match(store, path: str, ds, index: dict[str, Any] | None):
         if n > m or dim not in ds.indexes or str(dim) not in stored:
             return None
         # locate the region through the index coordinate: it must be a contiguous run
-        start = await _region_start(stored[str(dim)], np.asarray(ds[dim].values), n, m, (index or {}).get(str(dim)))
-        if start is None:
-            return None
+        part = np.asarray(ds[dim].values)
+        start = _hinted_start(part, n, m, (index or {}).get(str(dim)))
+        if start is not None:
+            guesses.append((stored[str(dim)], start, part))
+        else:
+            start = await _search_start(stored[str(dim)], part, n, m)
+            if start is None:
+                return None
         offsets[str(dim)] = start
-    return offsets, group_attrs, stored
+    return offsets, group_attrs, stored, guesses
 
 
 def _all_fill(values: np.ndarray, fill) -> bool:
@@ -198,24 +217,31 @@ def _all_fill(values: np.ndarray, fill) -> bool:
     return bool((values == fill).all())
 
 
-async def _put_whole_chunk(store, arr, coords: tuple[int, ...], new: np.ndarray, key: str,
-                           written: dict[str, int] | None) -> int:
-    """Encode a whole chunk with its array's codecs and write it unless the stored chunk has the
-    same bytes (the codecs are deterministic: equal bytes are equal values). Chunks of different
-    encoded lengths differ without reading the stored one. Returns the change in stored bytes."""
+async def _encode_whole_chunk(store, arr, coords: tuple[int, ...], new: np.ndarray, key: str):
+    """A whole chunk encoded with its array's codecs, and the stored chunk's size (looked up
+    meanwhile; 0 when none is stored). Nothing is written."""
     from zarr.core.array import _get_chunk_spec
     from zarr.core.buffer import default_buffer_prototype
     from zarr.core.buffer.cpu import NDBuffer
 
-    proto = default_buffer_prototype()
-    spec = _get_chunk_spec(arr.metadata, arr._chunk_grid, coords, arr.config, proto)
+    spec = _get_chunk_spec(arr.metadata, arr._chunk_grid, coords, arr.config, default_buffer_prototype())
     data = np.ascontiguousarray(new, dtype=arr.dtype)
-    (encoded,), (size,) = await asyncio.gather(  # encode while the store looks up the stored size
+    (encoded,), (size,) = await asyncio.gather(
         arr.codec_pipeline.encode([(NDBuffer.from_numpy_array(data), spec)]), _sizes(store, [key]))
+    return data, encoded, size
+
+
+async def _write_whole_chunk(store, arr, key: str, prepared, written: dict[str, int] | None) -> int:
+    """Write an encoded whole chunk unless the stored chunk has the same bytes (the codecs are
+    deterministic: equal bytes are equal values); chunks of different encoded lengths differ
+    without reading the stored one. Returns the change in stored bytes."""
+    from zarr.core.buffer import default_buffer_prototype
+
+    data, encoded, size = prepared
     if not size and not arr.config.write_empty_chunks and _all_fill(data, arr.metadata.fill_value):
         return 0  # no chunk stored = the fill value, and Zarr stores none for a chunk that is all fill
     if size and size == len(encoded):  # same length: compare the bytes themselves
-        stored = await store.get(key, prototype=proto)
+        stored = await store.get(key, prototype=default_buffer_prototype())
         if stored is not None and stored.to_bytes() == encoded.to_bytes():
             return 0
     await store.set(key, encoded)
@@ -249,27 +275,17 @@ async def _replace_attributes(store, path: str, attrs: dict[str, Any], *, array:
     return await node.update_attributes(attrs)
 
 
-async def _put_changed(store, path: str, ds, index, written) -> tuple[dict[str, int], int] | None:
-    match = await _layout_match(store, path, ds, index)
-    if match is None:
-        return None
-    offsets, group_attrs, arrays = match
-    if not offsets and group_attrs != dict(ds.attrs):
-        await _replace_attributes(store, path, dict(ds.attrs), array=False)
-    work = []
+def _plan(path: str, ds, offsets: dict[str, int], arrays: dict[str, Any]) -> list[tuple]:
+    """The chunk writes that place ``ds`` at ``offsets``: ``("whole", arr, coords, values, key)``
+    for chunks it covers whole, ``("part", arr, selection, values, key)`` for the rest."""
+    plan: list[tuple] = []
     for name, var in ds.variables.items():
         if offsets and var.dims == (name,) and str(name) in offsets:
-            continue  # the index coordinate that located the region: found equal above
+            continue  # the index coordinate that located the region: found equal
         arr = arrays[str(name)]
-        attrs = {k: v for k, v in arr.metadata.attributes.items() if k != "_FillValue"}
-        if not offsets and attrs != dict(var.attrs):
-            keep = {"_FillValue": arr.metadata.attributes["_FillValue"]} if "_FillValue" in arr.metadata.attributes else {}
-            arr = arrays[str(name)] = await _replace_attributes(store, f"{path}/{name}", {**dict(var.attrs), **keep},
-                                                               array=True)
         values = np.asarray(var.values)
         if values.ndim == 0:
-            work.append(_put_part(store, arr, Ellipsis, values, f"{path}/{name}/" + arr.metadata.encode_chunk_key(()),
-                                  written))
+            plan.append(("part", arr, Ellipsis, values, f"{path}/{name}/" + arr.metadata.encode_chunk_key(())))
             continue
         chunks = arr.chunks
         starts = [offsets.get(str(d), 0) for d in var.dims]
@@ -283,10 +299,54 @@ async def _put_changed(store, path: str, ds, index, written) -> tuple[dict[str, 
             coords = tuple(c // k for c, k in zip(corner, chunks))
             key = f"{path}/{name}/" + arr.metadata.encode_chunk_key(coords)
             if all(t.start == c and t.stop == c + k for t, c, k in zip(target, corner, chunks)):
-                work.append(_put_whole_chunk(store, arr, coords, new, key, written))
+                plan.append(("whole", arr, coords, new, key))
             else:
-                work.append(_put_part(store, arr, target, new, key, written))
-    return offsets, int(sum(await asyncio.gather(*work)))
+                plan.append(("part", arr, target, new, key))
+    return plan
+
+
+async def _put_changed(store, path: str, ds, index, written) -> tuple[dict[str, int], int] | None:
+    match = await _layout_match(store, path, ds, index)
+    if match is None:
+        return None
+    offsets, group_attrs, arrays, guesses = match
+    if not offsets:  # the whole dataset: its attributes too
+        if group_attrs != dict(ds.attrs):
+            await _replace_attributes(store, path, dict(ds.attrs), array=False)
+        for name, var in ds.variables.items():
+            arr = arrays[str(name)]
+            attrs = {k: v for k, v in arr.metadata.attributes.items() if k != "_FillValue"}
+            if attrs != dict(var.attrs):
+                fill = arr.metadata.attributes
+                keep = {"_FillValue": fill["_FillValue"]} if "_FillValue" in fill else {}
+                arrays[str(name)] = await _replace_attributes(store, f"{path}/{name}", {**dict(var.attrs), **keep},
+                                                              array=True)
+    plan = _plan(path, ds, offsets, arrays)
+    wholes = [step for step in plan if step[0] == "whole"]
+    encoding = asyncio.gather(*(_encode_whole_chunk(store, arr, coords, new, key)
+                                for _, arr, coords, new, key in wholes))
+    if guesses:
+        # the region's place comes from the recorded index: checked against the stored index values
+        # while the chunks are encoded; nothing is written before the check
+        prepared, right = await asyncio.gather(encoding, _check_starts(guesses))
+        if not right:
+            for arr, _, part in guesses:
+                dim = str(arr.metadata.dimension_names[0])
+                start = await _search_start(arr, part, len(part), arr.shape[0])
+                if start is None:
+                    return None
+                offsets[dim] = start
+            plan = _plan(path, ds, offsets, arrays)
+            wholes = [step for step in plan if step[0] == "whole"]
+            prepared = await asyncio.gather(*(_encode_whole_chunk(store, arr, coords, new, key)
+                                              for _, arr, coords, new, key in wholes))
+    else:
+        prepared = await encoding
+    parts = [step for step in plan if step[0] == "part"]
+    deltas = await asyncio.gather(
+        *(_write_whole_chunk(store, arr, key, ready, written) for (_, arr, _, _, key), ready in zip(wholes, prepared)),
+        *(_put_part(store, arr, target, new, key, written) for _, arr, target, new, key in parts))
+    return offsets, int(sum(deltas))
 
 
 def _store_path(store, path: str):
