@@ -20,7 +20,7 @@ earlier rounds stay in the enclave, so later copies include their chunks (one
 chunk per clone: +0.1 % per round at 1 GB). Dirty pages are synced before every timed run, so
 no run pays for the previous one's write-back. Compare ratios, not absolute times.
 
-    .venv/bin/python benchmarks/clone_vs_copy.py [--sizes 20MB,1GB] [--chunk-mb 1] [--repeat 3] [--cold] [--index-chunked]
+    .venv/bin/python benchmarks/clone_vs_copy.py [--sizes 20MB,1GB] [--chunk-mb 1] [--repeat 3] [--cold] [--index-chunked] [--quick]
 
 Sizes are binary (1MB = 2**20 bytes). By default the page cache is warm (the
 workspace was just written); ``--cold`` drops it before every timed run (needs
@@ -214,7 +214,11 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="cProfile one extra clone per size and print the top")
     parser.add_argument("--tmp", default=None, help="folder for the temporary workspaces (default: system tmp)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary workspaces")
+    parser.add_argument("--quick", action="store_true",
+                        help="a seconds-long run (2MB,8MB, 256 KiB chunks, 2 rounds) that checks the script works")
     args = parser.parse_args()
+    if args.quick:
+        args.sizes, args.chunk_mb, args.repeat = "2MB,8MB", 0.25, 2
 
     sizes = [(s.strip(), parse_size(s)) for s in args.sizes.split(",") if s.strip()]
     base = Path(args.tmp or tempfile.gettempdir())
