@@ -117,13 +117,19 @@ async def _open_stored(store, path: str, names: list[str]):
     return doc.get("attributes", {}), arrays
 
 
+def _grid(arr) -> tuple[int, ...]:
+    """The shape of the stored objects of ``arr``: its shards when it is sharded (each stored
+    object holds a shard of inner chunks), else its chunks."""
+    return tuple(arr.shards or arr.chunks)
+
+
 async def _read_run(arr, start: int, stop: int) -> np.ndarray:
     """Values ``start:stop`` of a 1-D array: its chunks read and decoded together with the
     array's own codecs (Zarr's selection machinery costs more than the read for one chunk)."""
     from zarr.core.array import _get_chunk_spec
     from zarr.core.buffer import default_buffer_prototype
 
-    (size,) = arr.chunks
+    (size,) = _grid(arr)
     first, last = start // size, (stop - 1) // size
     proto = default_buffer_prototype()
     keys = [arr.store_path.path + "/" + arr.metadata.encode_chunk_key((c,)) for c in range(first, last + 1)]
@@ -287,7 +293,7 @@ def _plan(path: str, ds, offsets: dict[str, int], arrays: dict[str, Any]) -> lis
         if values.ndim == 0:
             plan.append(("part", arr, Ellipsis, values, f"{path}/{name}/" + arr.metadata.encode_chunk_key(())))
             continue
-        chunks = arr.chunks
+        chunks = _grid(arr)
         starts = [offsets.get(str(d), 0) for d in var.dims]
         stops = [s + n for s, n in zip(starts, values.shape)]
         # the stored chunks that overlap the new values

@@ -167,3 +167,23 @@ def test_index_ranges_records_only_evenly_spaced_integer_indexes():
     assert ranges == {"k": {"start": 5, "step": 4, "size": 2}}  # dates and floats: searched, not computed
     assert index_ranges(ds.assign_coords(k=[5, 5])) == {}
     assert index_ranges(ds.assign_coords(k=[5, 7]).isel(t=[0, 2, 1]))["k"]["step"] == 2
+
+
+def test_sharded_arrays_are_written_shard_by_shard(program):
+    """A sharded array stores one object per shard: a region writes the shards it changes."""
+    ds = xr.Dataset({"v": ("x", np.arange(64.0))}, coords={"x": np.arange(64)})
+    ds["v"].encoding.update(chunks=(4,), shards=(16,))
+    program.context.put_dataset("sharded", ds)
+    before = program.context
+    for start, stop in [(16, 32), (20, 25)]:  # a whole shard, then part of one
+        part = ds.isel(x=slice(start, stop)).copy(deep=True)
+        part["v"][:] = -float(stop)
+        program.context.put_dataset("sharded", part)
+        assert program.context.dataset_info("sharded")["write"] == "region"
+    back = program.context.dataset("sharded").load()["v"].values
+    expected = np.arange(64.0)
+    expected[16:32] = -32.0
+    expected[20:25] = -25.0
+    np.testing.assert_array_equal(back, expected)
+    changed = pluma.diff(before, program.context).datasets["changed"]["sharded"]["arrays"]
+    assert changed == {"v": {"chunks": [[1]]}}  # the one shard that changed
