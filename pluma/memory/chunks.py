@@ -276,7 +276,9 @@ async def _replace_attributes(store, path: str, attrs: dict[str, Any], *, array:
     from zarr.core.array import AsyncArray
     from zarr.core.group import AsyncGroup
 
-    node = await (AsyncArray.open if array else AsyncGroup.open)(_store_path(store, path), zarr_format=3)
+    from zarr.storage import StorePath
+
+    node = await (AsyncArray.open if array else AsyncGroup.open)(StorePath(store, path), zarr_format=3)
     node.metadata.attributes.clear()
     return await node.update_attributes(attrs)
 
@@ -327,38 +329,31 @@ async def _put_changed(store, path: str, ds, index, written) -> tuple[dict[str, 
                 keep = {"_FillValue": fill["_FillValue"]} if "_FillValue" in fill else {}
                 arrays[str(name)] = await _replace_attributes(store, f"{path}/{name}", {**dict(var.attrs), **keep},
                                                               array=True)
+    def encode(plan):  # the whole chunks of a plan, encoded (nothing written)
+        return asyncio.gather(*(_encode_whole_chunk(store, arr, coords, new, key)
+                                for kind, arr, coords, new, key in plan if kind == "whole"))
+
     plan = _plan(path, ds, offsets, arrays)
-    wholes = [step for step in plan if step[0] == "whole"]
-    encoding = asyncio.gather(*(_encode_whole_chunk(store, arr, coords, new, key)
-                                for _, arr, coords, new, key in wholes))
     if guesses:
         # the region's place comes from the recorded index: checked against the stored index values
         # while the chunks are encoded; nothing is written before the check
-        prepared, right = await asyncio.gather(encoding, _check_starts(guesses))
+        prepared, right = await asyncio.gather(encode(plan), _check_starts(guesses))
         if not right:
             for arr, _, part in guesses:
-                dim = str(arr.metadata.dimension_names[0])
                 start = await _search_start(arr, part, len(part), arr.shape[0])
                 if start is None:
                     return None
-                offsets[dim] = start
+                offsets[str(arr.metadata.dimension_names[0])] = start
             plan = _plan(path, ds, offsets, arrays)
-            wholes = [step for step in plan if step[0] == "whole"]
-            prepared = await asyncio.gather(*(_encode_whole_chunk(store, arr, coords, new, key)
-                                              for _, arr, coords, new, key in wholes))
+            prepared = await encode(plan)
     else:
-        prepared = await encoding
+        prepared = await encode(plan)
+    wholes = [step for step in plan if step[0] == "whole"]
     parts = [step for step in plan if step[0] == "part"]
     deltas = await asyncio.gather(
         *(_write_whole_chunk(store, arr, key, ready, written) for (_, arr, _, _, key), ready in zip(wholes, prepared)),
         *(_put_part(store, arr, target, new, key, written) for _, arr, target, new, key in parts))
     return offsets, int(sum(deltas))
-
-
-def _store_path(store, path: str):
-    from zarr.storage import StorePath
-
-    return StorePath(store, path)
 
 
 def put_changed_chunks(store, path: str, ds, index: dict[str, Any] | None = None,

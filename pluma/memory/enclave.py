@@ -26,7 +26,7 @@ import random
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 
@@ -47,6 +47,16 @@ _DOC_WRAPPER = len('{"zarr_format":3,"node_type":"group","attributes":{"doc":}}'
 _DOC_CACHE_SIZE = 4096
 _SESSION_CACHE_SIZE = 16
 _MAX_ATTEMPTS = 50
+
+
+def _doc_of(raw) -> Any:
+    """The JSON document held in a group's ``zarr.json`` buffer (None if there is none)."""
+    return None if raw is None else json.loads(raw.to_bytes()).get("attributes", {}).get("doc")
+
+
+def _under(path: str, roots) -> bool:
+    """Whether ``path`` is one of ``roots`` or lies under one of them."""
+    return any(path == r or path.startswith(r + "/") for r in roots)
 
 
 @dataclass(frozen=True)
@@ -114,10 +124,7 @@ class Snapshot:
         from zarr.core.buffer import default_buffer_prototype
         from zarr.core.sync import sync
 
-        raw = sync(self.store.get(f"{path}/zarr.json", prototype=default_buffer_prototype()))
-        if raw is None:
-            return None
-        return json.loads(raw.to_bytes()).get("attributes", {}).get("doc")
+        return _doc_of(sync(self.store.get(f"{path}/zarr.json", prototype=default_buffer_prototype())))
 
     def has(self, path: str) -> bool:
         import zarr
@@ -174,10 +181,7 @@ class Snapshot:
             names = [n for n in names if n and n != "zarr.json"]
 
             async def one(name: str):
-                buf = await store.get(f"{prefix}/{name}/zarr.json", prototype=proto)
-                if buf is None:
-                    return name, None
-                return name, json.loads(buf.to_bytes()).get("attributes", {}).get("doc")
+                return name, _doc_of(await store.get(f"{prefix}/{name}/zarr.json", prototype=proto))
 
             return dict(await asyncio.gather(*(one(n) for n in names)))
 
@@ -223,6 +227,7 @@ class WriteTxn(Snapshot):
         self._deletes: list[str] = []
         self._deleted: list[str] = []  # every path deleted by this change
         self._gone: set[str] = set()
+        self._direct = False  # the session was used directly: the base snapshot's cache no longer applies
         # stored size of every object this change wrote itself (key -> bytes): what the Context
         # Reuse Ratio needs, without asking the store again
         self.written: dict[str, int] = {}
@@ -234,8 +239,6 @@ class WriteTxn(Snapshot):
         self._direct = True  # ... so documents are no longer taken from the base snapshot's cache
         return self._session
 
-    _direct = False
-
     def _cached_base_doc(self, path: str) -> Any:
         """The document as cached for the snapshot this session started from (_MISSING if it
         is not cached, or the session was used directly and may have changed it)."""
@@ -244,39 +247,34 @@ class WriteTxn(Snapshot):
         return self.enclave._doc_cache_get((self._base, path))
 
     def _known_absent(self, path: str) -> bool:
-        return any(path == g or path.startswith(g + "/") for g in self._gone)
+        return _under(path, self._gone)
 
     def doc(self, path: str, default: Any = None) -> Any:
         text = self._pending.get(path)
         if text is None:
-            if path not in self._read:
-                cached = _MISSING
-                if self._known_absent(path):
-                    self._read[path] = None
-                elif (cached := self._cached_base_doc(path)) is not _MISSING:
-                    self._read[path] = cached
-                else:
-                    doc = self._read_doc(path)
-                    self._read[path] = None if doc is None else json.dumps(doc, separators=(",", ":"))
+            self.prefetch(path)
             text = self._read[path]
         return json.loads(text) if text is not None else default
 
     def prefetch(self, *paths: str) -> None:
-        """Read the documents at ``paths`` in one request (later :meth:`doc` calls are served
-        from memory). For a change that knows which documents it is about to read."""
+        """Have the documents at ``paths`` at hand: what this change wrote, read, deleted, or what
+        the base snapshot's cache holds needs no request; the rest is read in one request (later
+        :meth:`doc` calls are served from memory)."""
         from zarr.core.buffer import default_buffer_prototype
         from zarr.core.sync import sync
 
-        for p in paths:  # what the base snapshot's cache holds needs no request
-            if p not in self._pending and p not in self._read and not self._known_absent(p):
-                cached = self._cached_base_doc(p)
-                if cached is not _MISSING:
-                    self._read[p] = cached
-        wanted = [p for p in dict.fromkeys(paths)
-                  if p not in self._pending and p not in self._read and not self._known_absent(p)]
+        wanted = []
+        for p in dict.fromkeys(paths):
+            if p in self._pending or p in self._read:
+                continue
+            if self._known_absent(p):
+                self._read[p] = None
+            elif (cached := self._cached_base_doc(p)) is not _MISSING:
+                self._read[p] = cached
+            else:
+                wanted.append(p)
         if not wanted:
             return
-        self.flush()
         store, proto = self._session.store, default_buffer_prototype()
 
         async def read_all():
@@ -285,17 +283,8 @@ class WriteTxn(Snapshot):
             return await asyncio.gather(*(store.get(f"{p}/zarr.json", prototype=proto) for p in wanted))
 
         for path, raw in zip(wanted, sync(read_all())):
-            doc = None if raw is None else json.loads(raw.to_bytes()).get("attributes", {}).get("doc")
+            doc = _doc_of(raw)
             self._read[path] = None if doc is None else json.dumps(doc, separators=(",", ":"))
-
-    def _read_doc(self, path: str) -> Any:
-        from zarr.core.buffer import default_buffer_prototype
-        from zarr.core.sync import sync
-
-        raw = sync(self._session.store.get(f"{path}/zarr.json", prototype=default_buffer_prototype()))
-        if raw is None:
-            return None
-        return json.loads(raw.to_bytes()).get("attributes", {}).get("doc")
 
     def remember(self, snapshot_id: str) -> None:
         """After this change was committed as ``snapshot_id``: every document it read or wrote
@@ -355,7 +344,7 @@ class WriteTxn(Snapshot):
         # the ancestors of a document this change has seen exist (unless deleted since)
         seen = [p for p, t in self._read.items() if t is not None]
         existing = {"/".join(p.split("/")[:i]) for p in seen for i in range(len(p.split("/")))}
-        existing = {g for g in existing if not any(g == d or g.startswith(d + "/") for d in self._deleted)}
+        existing = {g for g in existing if not _under(g, self._deleted)}
 
         async def write() -> None:
             import asyncio
@@ -442,16 +431,13 @@ class WriteTxn(Snapshot):
         if not path:
             raise ValueError("refusing to delete the root of a session")
 
-        def under(p: str) -> bool:
-            return p == path or p.startswith(path + "/")
-
-        self._pending = {p: t for p, t in self._pending.items() if not under(p)}
-        self._read = {p: t for p, t in self._read.items() if not under(p)}
-        self.written = {k: n for k, n in self.written.items() if not under(k)}
+        self._pending = {p: t for p, t in self._pending.items() if not _under(p, [path])}
+        self._read = {p: t for p, t in self._read.items() if not _under(p, [path])}
+        self.written = {k: n for k, n in self.written.items() if not _under(k, [path])}
         self._deletes.append(path)  # carried out by the next flush, before the documents are written
         self._deleted.append(path)
         self._gone.add(path)
-        self._groups = {g for g in self._groups if not under(g)}
+        self._groups = {g for g in self._groups if not _under(g, [path])}
 
 
 class Enclave:
@@ -477,12 +463,12 @@ class Enclave:
         # so what is cached for one is true for ever. Least recently used snapshots go first.
         self._doc_cache: OrderedDict[str, dict[str, str | None]] = OrderedDict()
         self._doc_cache_entries = 0
-        self._doc_cache_lock = threading.Lock()
+        self._cache_lock = threading.Lock()  # guards both caches
         self._sessions: OrderedDict[str, Any] = OrderedDict()  # snapshot id -> read-only session
 
     def _doc_cache_get(self, key: tuple[str, str]) -> Any:
         sid, path = key
-        with self._doc_cache_lock:
+        with self._cache_lock:
             docs = self._doc_cache.get(sid)
             if docs is not None and path in docs:
                 self._doc_cache.move_to_end(sid)
@@ -491,7 +477,7 @@ class Enclave:
 
     def _doc_cache_put(self, key: tuple[str, str], doc: Any) -> None:
         sid, path = key
-        with self._doc_cache_lock:
+        with self._cache_lock:
             docs = self._doc_cache.setdefault(sid, {})
             self._doc_cache.move_to_end(sid)
             if path not in docs:
@@ -502,11 +488,8 @@ class Enclave:
     def _doc_cache_carry(self, base: str, snapshot_id: str, docs: dict[str, str | None], gone: list[str]) -> None:
         """Cache the documents of ``snapshot_id``, a commit on top of ``base``: what is cached for
         ``base`` (minus everything under the paths in ``gone``) updated with ``docs``."""
-        def under(p: str) -> bool:
-            return any(p == g or p.startswith(g + "/") for g in gone)
-
-        with self._doc_cache_lock:
-            inherited = {p: t for p, t in (self._doc_cache.get(base) or {}).items() if not under(p)}
+        with self._cache_lock:
+            inherited = {p: t for p, t in (self._doc_cache.get(base) or {}).items() if not _under(p, gone)}
             inherited.update(docs)
             old = self._doc_cache.pop(snapshot_id, None)
             self._doc_cache_entries += len(inherited) - (len(old) if old else 0)
@@ -545,13 +528,13 @@ class Enclave:
     def _session_for(self, snapshot_id: str):
         """A read-only session on ``snapshot_id``, shared while it is among the recently used ones
         (a snapshot never changes, and opening a session reads and decodes its snapshot file)."""
-        with self._doc_cache_lock:
+        with self._cache_lock:
             session = self._sessions.get(snapshot_id)
             if session is not None:
                 self._sessions.move_to_end(snapshot_id)
                 return session
         session = self.repo.readonly_session(snapshot_id=snapshot_id)
-        with self._doc_cache_lock:
+        with self._cache_lock:
             self._sessions[snapshot_id] = session
             while len(self._sessions) > _SESSION_CACHE_SIZE:
                 self._sessions.popitem(last=False)
