@@ -72,6 +72,13 @@ The same seed always gives the same frame (``numpy.random.default_rng(seed)``
 drives every draw, in a fixed order). :func:`write_history_catalog` rewrites
 the shipped CSV with the default arguments.
 
+``generate_history(..., latents=True)`` also returns what no forecaster can
+see — the program effect, each row's shared factor and runaway — and two
+oracle forecasts per resource made from them (``oracle_<r>``,
+``program_oracle_<r>``; same draws, so the other columns do not change).
+``benchmarks/capacity_ceiling.py`` uses them to measure how close *any* model
+could get to the accuracy goal of ``pluma capacity evaluate`` on this data.
+
 Examples
 --------
 >>> from pluma.capacity.history import generate_history
@@ -98,6 +105,7 @@ __all__ = [
     "DEFAULT_CATALOG",
     "DOMAIN_WEIGHTS",
     "FEATURE_COLUMNS_RAW",
+    "LATENT_COLUMNS",
     "PHASE_PROFILE",
     "RESOURCES",
     "generate_history",
@@ -114,6 +122,10 @@ RESOURCES: tuple[str, ...] = ("cores", "core_hours", "memory_gb", "gpu_hours", "
 #: Columns of the history that describe a program and phase (inputs of the model, plus the latent complexity).
 FEATURE_COLUMNS_RAW: tuple[str, ...] = ("program", "priority", "classification", "domains", "n_domains", "phase",
                                         "complexity", "dataset_gb", "artifact_mb", "sweep_points")
+
+#: What ``generate_history(latents=True)`` adds besides the ``oracle_<resource>`` columns: the draws no forecaster
+#: sees (program effect, the row's shared factor, its runaway blow-up on the log scale).
+LATENT_COLUMNS: tuple[str, ...] = ("program_effect", "row_factor", "runaway")
 
 #: The catalog shipped with PLUMA (``catalogs/capacity.yaml`` at the top of the source tree).
 DEFAULT_CATALOG = Path(__file__).resolve().parents[2] / "catalogs" / "capacity.yaml"
@@ -170,7 +182,7 @@ def _check_args(n_programs: Any, seed: Any) -> None:
         raise InvalidInputError(f"seed must be an integer >= 0, got {seed!r}")
 
 
-def generate_history(n_programs: int = 400, seed: int = 0) -> pd.DataFrame:
+def generate_history(n_programs: int = 400, seed: int = 0, *, latents: bool = False) -> pd.DataFrame:
     """Synthetic resource usage of ``n_programs`` past programs, one row per (program, phase reached).
 
     Deterministic for a seed; the module docstring describes the structure.
@@ -181,11 +193,22 @@ def generate_history(n_programs: int = 400, seed: int = 0) -> pd.DataFrame:
         Number of past programs (each contributes 1-9 phase rows, about 5 on average).
     seed
         Seed of the ``numpy.random.default_rng`` that drives every draw.
+    latents
+        Also return what the generator knows and no forecaster can (for analysing the data, never as model
+        inputs): :data:`LATENT_COLUMNS` — ``program_effect``, ``row_factor`` (the row's shared factor) and
+        ``runaway`` (its log blow-up, 0 for an ordinary row) — and two forecasts per resource that no real
+        forecaster can make. ``oracle_<resource>`` is the usage the row would have without that resource's own
+        noise (its idiosyncratic lognormal term, and the Poisson draw of the template runs): it knows the latent
+        complexity, the program effect, the row factor and the runaway. ``program_oracle_<resource>`` knows
+        only what is fixed for the program (complexity, program effect) and the row's observable volumes, and
+        takes the row factor and the runaway as 0. Where a resource is used only by chance (GPU-hours, qubits)
+        both give the usage *if* used. ``benchmarks/capacity_ceiling.py`` measures them against the naive
+        baseline. The other columns are identical with or without ``latents`` (no extra draw is made).
 
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`FEATURE_COLUMNS_RAW` followed by :data:`RESOURCES`.
+        Columns :data:`FEATURE_COLUMNS_RAW` followed by :data:`RESOURCES` (then the latent and oracle columns).
 
     Examples
     --------
@@ -214,14 +237,18 @@ def generate_history(n_programs: int = 400, seed: int = 0) -> pd.DataFrame:
         quantum_domain = "CQH" in chosen
         for phase in PHASES[:n_phases]:
             rows.append(_phase_row(rng, f"P{i:04d}", priority, classification, chosen, complexity, prog_effect,
-                                   phase, w, gpu_domains, quantum_domain))
-    df = pd.DataFrame(rows, columns=list(FEATURE_COLUMNS_RAW) + list(RESOURCES))
+                                   phase, w, gpu_domains, quantum_domain, latents))
+    columns = list(FEATURE_COLUMNS_RAW) + list(RESOURCES)
+    if latents:
+        columns += list(LATENT_COLUMNS) + [f"{prefix}{r}" for prefix in ("oracle_", "program_oracle_")
+                                           for r in RESOURCES]
+    df = pd.DataFrame(rows, columns=columns)
     return df
 
 
 def _phase_row(rng: np.random.Generator, program: str, priority: str, classification: str, chosen: list[str],
                complexity: float, prog_effect: float, phase: str, w: dict[str, float], gpu_domains: bool,
-               quantum_domain: bool) -> dict[str, Any]:
+               quantum_domain: bool, latents: bool = False) -> dict[str, Any]:
     prof = PHASE_PROFILE[phase]
     n_dom = len(chosen)
     shared = rng.normal(0.0, 0.3)  # moves every resource of this row together
@@ -243,31 +270,49 @@ def _phase_row(rng: np.random.Generator, program: str, priority: str, classifica
                         + rng.normal(0.0, 0.5))
     sweep_points = int(rng.poisson(sweep_mean)) if prof["sweeps"] > -1.0 or rng.random() < 0.4 else 0
 
-    # resources
-    log_ch = (4.0 + prof["compute"] + 1.0 * np.log1p(w["compute"]) + 2.0 * c + latent
-              + 0.25 * defense + 0.15 * itar + 0.15 * np.log1p(sweep_points) + rng.normal(0.0, 0.35) + blowup)
+    # resources: each formula takes the row's own noise ``e`` as an argument, so that ``latents=True`` can
+    # evaluate it a second time without that noise (the ``oracle_*`` columns)
+    def log_core_hours(e: float, lat: float = latent, b: float = blowup) -> float:
+        return (4.0 + prof["compute"] + 1.0 * np.log1p(w["compute"]) + 2.0 * c + lat
+                + 0.25 * defense + 0.15 * itar + 0.15 * np.log1p(sweep_points) + e + b)
+
+    def cores_of(log_ch: float, e: float) -> int:
+        return int(max(1, round(np.exp(0.45 * log_ch + 0.5 + 0.3 * (prof["sweeps"] > 0) + e))))
+
+    def memory_per_core(e: float) -> float:
+        return np.exp(np.log(4.0) + 0.3 * np.log1p(w["gpu"]) + 0.5 * c + e)
+
+    def gpu_hours_of(e: float, lat: float = latent, b: float = blowup) -> float:
+        return float(np.exp(1.5 + prof["gpu"] + 1.1 * np.log1p(w["gpu"]) + 1.5 * c + lat
+                            + 0.3 * research + e + b))
+
+    def storage_tb_of(e: float, lat: float = latent, b: float = blowup) -> float:
+        return float(np.exp(-2.5 + prof["storage"] + 0.9 * np.log1p(w["storage"]) + 1.2 * c + 0.1 * phase_index
+                            + 0.3 * itar + 0.4 * lat + 0.35 * np.log(dataset_gb / 10.0) + e + 0.6 * b))
+
+    def qubits_of(e: float, lat: float = latent) -> int:
+        return int(max(2, round(np.exp(np.log(12.0) + 1.0 * c + 0.3 * (phase == "CAO") + 0.3 * lat + e))))
+
+    def template_rate(e: float, lat: float = latent) -> float:
+        return np.exp(1.5 + prof["templates"] + 0.8 * np.log1p(w["templates"]) + 0.8 * c + 0.7 * lat + e)
+
+    log_ch = log_core_hours(rng.normal(0.0, 0.35))
     core_hours = float(np.exp(log_ch))
-    cores = int(max(1, round(np.exp(0.45 * log_ch + 0.5 + 0.3 * (prof["sweeps"] > 0) + rng.normal(0.0, 0.35)))))
-    mem_per_core = np.exp(np.log(4.0) + 0.3 * np.log1p(w["gpu"]) + 0.5 * c + rng.normal(0.0, 0.35))
-    memory_gb = float(cores * mem_per_core)
+    cores = cores_of(log_ch, rng.normal(0.0, 0.35))
+    memory_gb = float(cores * memory_per_core(rng.normal(0.0, 0.35)))
 
     gpu_hours = 0.0
     if gpu_domains and rng.random() < prof["gpu_use"]:
-        gpu_hours = float(np.exp(1.5 + prof["gpu"] + 1.1 * np.log1p(w["gpu"]) + 1.5 * c + latent
-                                 + 0.3 * research + rng.normal(0.0, 0.4) + blowup))
+        gpu_hours = gpu_hours_of(rng.normal(0.0, 0.4))
 
-    storage_tb = float(np.exp(-2.5 + prof["storage"] + 0.9 * np.log1p(w["storage"]) + 1.2 * c + 0.1 * phase_index
-                              + 0.3 * itar + 0.4 * latent + 0.35 * np.log(dataset_gb / 10.0)
-                              + rng.normal(0.0, 0.35) + 0.6 * blowup))
+    storage_tb = storage_tb_of(rng.normal(0.0, 0.35))
 
     qubits = 0
     if quantum_domain and rng.random() < prof["quantum"]:
-        qubits = int(max(2, round(np.exp(np.log(12.0) + 1.0 * c + 0.3 * (phase == "CAO") + 0.3 * latent
-                                         + rng.normal(0.0, 0.3)))))
+        qubits = qubits_of(rng.normal(0.0, 0.3))
 
-    template_runs = int(rng.poisson(np.exp(1.5 + prof["templates"] + 0.8 * np.log1p(w["templates"]) + 0.8 * c
-                                           + 0.7 * latent + rng.normal(0.0, 0.35))))
-    return {
+    template_runs = int(rng.poisson(template_rate(rng.normal(0.0, 0.35))))
+    row: dict[str, Any] = {
         "program": program,
         "priority": priority,
         "classification": classification,
@@ -286,6 +331,26 @@ def _phase_row(rng: np.random.Generator, program: str, priority: str, classifica
         "qubits": qubits,
         "template_runs": template_runs,
     }
+    if latents:  # no draw happens here: the frame's other columns are the same with or without latents
+        row.update({"program_effect": round(float(prog_effect), 4), "row_factor": round(float(shared), 4),
+                    "runaway": round(float(blowup), 4)})
+        gpu_possible = gpu_domains and prof["gpu_use"] > 0
+        quantum_possible = quantum_domain and prof["quantum"] > 0
+        # "oracle_": knows every latent of the row; "program_oracle_": only what is fixed for the program
+        for prefix, lat, b in (("oracle_", latent, blowup), ("program_oracle_", prog_effect, 0.0)):
+            log_ch0 = log_core_hours(0.0, lat, b)
+            cores0 = cores_of(log_ch0, 0.0)
+            row.update({
+                f"{prefix}cores": cores0,
+                f"{prefix}core_hours": round(float(np.exp(log_ch0)), 2),
+                f"{prefix}memory_gb": round(float(cores0 * memory_per_core(0.0)), 2),
+                # a resource used by chance: the usage *if* used (MdAPE judges the rows with use)
+                f"{prefix}gpu_hours": round(gpu_hours_of(0.0, lat, b), 2) if gpu_possible else 0.0,
+                f"{prefix}storage_tb": round(storage_tb_of(0.0, lat, b), 4),
+                f"{prefix}qubits": qubits_of(0.0, lat) if quantum_possible else 0,
+                f"{prefix}template_runs": round(float(template_rate(0.0, lat)), 2),
+            })
+    return row
 
 
 def write_history_catalog(path_csv: str | Path | None = None, n_programs: int = 400, seed: int = 0) -> Path:
