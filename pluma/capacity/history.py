@@ -102,6 +102,7 @@ from ..errors import InvalidInputError, NotFoundError
 from ..programs.phases import CLASSIFICATIONS, DOMAINS, PRIORITIES, Phase
 
 __all__ = [
+    "COUNT_RESOURCES",
     "DEFAULT_CATALOG",
     "DOMAIN_WEIGHTS",
     "FEATURE_COLUMNS_RAW",
@@ -118,6 +119,9 @@ log = logging.getLogger(__name__)
 #: Resources forecast by PLUMA, in the order they appear everywhere.
 RESOURCES: tuple[str, ...] = ("cores", "core_hours", "memory_gb", "gpu_hours", "storage_tb", "qubits",
                               "template_runs")
+
+#: Resources counted in whole units (their history values and forecasts are integers).
+COUNT_RESOURCES: tuple[str, ...] = ("cores", "qubits", "template_runs")
 
 #: Columns of the history that describe a program and phase (inputs of the model, plus the latent complexity).
 FEATURE_COLUMNS_RAW: tuple[str, ...] = ("program", "priority", "classification", "domains", "n_domains", "phase",
