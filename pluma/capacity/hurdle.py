@@ -64,17 +64,17 @@ class HurdleQuantiles:
         self.use_rate = float("nan")
         self.n_used = 0
 
-    def _kwargs(self, cols: np.ndarray) -> dict[str, Any]:
+    def _kwargs(self) -> dict[str, Any]:
         p = self.params
         return dict(max_iter=p["max_iter"], learning_rate=p["learning_rate"], max_leaf_nodes=p["max_leaf_nodes"],
                     min_samples_leaf=p["min_samples_leaf"], l2_regularization=p["l2_regularization"],
-                    categorical_features=[self.categorical[c] for c in cols], early_stopping=False,
+                    categorical_features=[self.categorical[c] for c in self.cols], early_stopping=False,
                     random_state=p["seed"])
 
-    def _level_model(self, cols: np.ndarray):
+    def _level_model(self):
         from sklearn.ensemble import HistGradientBoostingRegressor
 
-        kwargs = self._kwargs(cols)
+        kwargs = self._kwargs()
         kwargs["min_samples_leaf"] = min(kwargs["min_samples_leaf"], 5)  # few rows with use: small leaves
         return HistGradientBoostingRegressor(loss="quantile", quantile=0.5, **kwargs)
 
@@ -93,15 +93,15 @@ class HurdleQuantiles:
         self.use_rate, self.n_used = float(used.mean()), int(used.sum())
         # boosted trees on a rare outcome are over-confident: calibrate the chance of use on held-out programs
         splits = list(GroupKFold(n_splits=min(_FOLDS, len(np.unique(groups)))).split(x, used, groups))
-        self.use_model = CalibratedClassifierCV(HistGradientBoostingClassifier(**self._kwargs(self.cols)),
+        self.use_model = CalibratedClassifierCV(HistGradientBoostingClassifier(**self._kwargs()),
                                                 method="isotonic", cv=splits).fit(x, used)
         xu, yu, gu = x[used], y[used], groups[used]
         oof = np.full(len(yu), np.nan)
         folds = min(_FOLDS, len(np.unique(gu)))
         for train, test in GroupKFold(n_splits=folds).split(xu, yu, gu):
-            oof[test] = self._level_model(self.cols).fit(xu[train], yu[train]).predict(xu[test])
+            oof[test] = self._level_model().fit(xu[train], yu[train]).predict(xu[test])
         self.residuals = np.sort(yu - oof)
-        self.level_model = self._level_model(self.cols).fit(xu, yu)
+        self.level_model = self._level_model().fit(xu, yu)
         return self
 
     def log_quantiles(self, x: np.ndarray, quantiles: tuple[float, ...]) -> np.ndarray:

@@ -130,7 +130,6 @@ FEATURE_SET = "program-context+prior-usage/2"
 _ZERO_SPREAD = 1e-3  # zeros are spread over (-_ZERO_SPREAD, 0] in log1p space before fitting
 _ZERO_SNAP = 2e-3  # forecasts below this in log1p space (0.002 of the unit) are reported as 0
 _COUNT_OPEN = math.log1p(0.5)  # a count forecast below this (log1p of 0.5) rounds to 0
-_GROUP = "\0program"  # key of the program codes carried through _with_unknown_priors
 
 
 def split_programs(df: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -211,15 +210,14 @@ class CapacityModel:
         y_all = {r: _target(history[r], rng) for r in RESOURCES}
         train_idx = train.index.to_numpy()
         x_train, y_train = x_all[train_idx], {r: y_all[r][train_idx] for r in RESOURCES}
-        groups_all = pd.factorize(history["program"].astype(str))[0].astype(float)
-        hurdles = [r for r in RESOURCES if is_zero_inflated(y_all[r], groups_all)]
-        x_all, y_all = _with_unknown_priors(x_all, {**y_all, _GROUP: groups_all})
-        groups_all = y_all.pop(_GROUP)
-        x_train, y_train = _with_unknown_priors(x_train, y_train)
+        programs = pd.factorize(history["program"].astype(str))[0]
+        hurdles = [r for r in RESOURCES if is_zero_inflated(y_all[r], programs)]
+        x_all, y_all, rows = _with_unknown_priors(x_all, y_all)
+        x_train, y_train, _ = _with_unknown_priors(x_train, y_train)
         cat_mask = [c in CATEGORICAL for c in ENCODED_COLUMNS]
         self._models = {}
         # a resource that is often exactly zero: chance of use x usage if used, self-calibrated
-        self._hurdles = {r: HurdleQuantiles(p, cat_mask).fit(x_all, y_all[r], groups_all) for r in hurdles}
+        self._hurdles = {r: HurdleQuantiles(p, cat_mask).fit(x_all, y_all[r], programs[rows]) for r in hurdles}
         for resource in RESOURCES:
             if resource in self._hurdles:
                 continue
@@ -363,17 +361,19 @@ class CapacityModel:
 _PRIOR_POS = [ENCODED_COLUMNS.index(c) for c in PRIOR_COLUMNS]
 
 
-def _with_unknown_priors(x: np.ndarray, y: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """The rows plus a copy of every row with prior usage in which the prior usage is unknown (NaN).
+def _with_unknown_priors(x: np.ndarray, y: dict[str, np.ndarray]
+                         ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    """The rows plus a copy of every row with prior usage in which the prior usage is unknown (NaN), and the
+    position in the input of every output row.
 
     In a history only CAD rows lack prior usage; a live program whose earlier phases were not metered lacks it in
     any phase. The copies teach every phase's trees where such rows belong (without them a tree routes them
     wherever most training rows went), so such a program gets the forecast of a model without prior usage.
     """
-    has = ~np.isnan(x[:, _PRIOR_POS]).all(axis=1)
-    copy = x[has].copy()
-    copy[:, _PRIOR_POS] = np.nan
-    return np.vstack([x, copy]), {r: np.concatenate([v, v[has]]) for r, v in y.items()}
+    rows = np.r_[np.arange(len(x)), np.flatnonzero(~np.isnan(x[:, _PRIOR_POS]).all(axis=1))]
+    out = x[rows]
+    out[len(x):, _PRIOR_POS] = np.nan
+    return out, {r: v[rows] for r, v in y.items()}, rows
 
 
 def _target(values: pd.Series, rng: np.random.Generator) -> np.ndarray:
